@@ -1,0 +1,1 @@
+"""Data layer: PDEBench file catalog, readers, synthetic generators, downloader, checks."""
