@@ -1,34 +1,352 @@
-"""``python -m harness.sweep --suite pdebench``: the sweep's front door.
+"""``python -m harness.sweep --suite pdebench``: every method on every task, fairly, then a leaderboard.
 
-The sweep (Ray Tune + Optuna search, seeded final runs, MLflow, leaderboard) is not built yet.
-Until it is, this command validates its arguments, says so plainly and exits with status 3, so a
-script never mistakes it for a finished sweep.
+Per (task, method) cell: a Ray Tune search (Optuna TPE, paper defaults first, ASHA) on the
+validation split, then the selected configuration re-run with N seeds on the test split. Cells run
+concurrently as Ray tasks; results land in a parquet table (the source of truth), in MLflow (one
+experiment per suite, a parent run per sweep, nested cell and trial runs), and in a leaderboard.
+
+With no flag but ``--suite`` it runs on a laptop CPU: synthetic data (generated on first use), tiny
+random-initialised backbones and small budgets (profile ``quick``). ``--profile paper`` uses the
+paper's backbones, epochs and budgets on real data.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import time
+from pathlib import Path
+from typing import Any
 
-NOT_BUILT_EXIT = 3
+from harness.data.errors import DataError
+
+EXIT_INTERRUPTED = 130
+
+
+# ----------------------------------------------------------------------------- arguments
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m harness.sweep",
+        description="Compare cross-modal fine-tuning methods on a suite: search on validation, "
+                    "seeded final runs on test, MLflow tracking and a leaderboard.")
+    p.add_argument("--suite", default="pdebench")
+    p.add_argument("--tasks", default=None, help="comma-separated task names (default: all)")
+    p.add_argument("--methods", default=None, help="comma-separated method names (default: all)")
+    p.add_argument("--profile", default="quick", help="quick (CPU default) or paper")
+    p.add_argument("--num-samples", type=int, default=None, help="search trials per (task, method)")
+    p.add_argument("--seeds", type=int, default=None, help="final runs per (task, method)")
+    p.add_argument("--max-concurrent", type=int, default=None,
+                   help="cells searched at once (default: trial slots the cluster has)")
+    p.add_argument("--gpus-per-trial", type=float, default=0.0)
+    p.add_argument("--cpus-per-trial", type=float, default=1.0)
+    p.add_argument("--workers-per-trial", type=int, default=1,
+                   help=">1 runs each trial as a data-parallel Ray Train TorchTrainer")
+    p.add_argument("--max-failures", type=int, default=1, help="retries of a trial that raises")
+    p.add_argument("--address", default=None, help="an existing Ray cluster (e.g. auto, ray://...)")
+    p.add_argument("--storage", default=None, help="Ray results storage: a shared folder or URI")
+    p.add_argument("--tracking-uri", default=None, help="MLflow tracking URI (default: sqlite store)")
+    p.add_argument("--data-root", default=None, help="folder with the suite's data files")
+    p.add_argument("--runs-dir", default="runs", help="where sweeps keep results (default ./runs)")
+    p.add_argument("--name", default=None, help="sweep name (default: <suite>-<profile>)")
+    p.add_argument("--reference", action="store_true",
+                   help="show the paper's published numbers as unranked reference rows")
+    p.add_argument("--dry-run", action="store_true", help="print the plan and coverage, run nothing")
+    return p
+
+
+# ----------------------------------------------------------------------------- planning
+def plan(args) -> dict[str, Any]:
+    """Resolve everything a sweep needs without starting Ray (also what --dry-run prints)."""
+    from harness.methods.discovery import discover, get_method
+    from harness.profiles import get_profile
+    from harness.suites import select_tasks
+
+    profile = get_profile(args.profile)
+    profile = profile.with_overrides(num_samples=args.num_samples, seeds=args.seeds)
+    tasks = select_tasks(args.suite, args.tasks)
+    entries = discover()
+    if args.methods:
+        names = [m.strip() for m in args.methods.split(",") if m.strip()]
+    else:
+        names = sorted(n for n, e in entries.items() if e.available)
+    methods = [get_method(n, entries) for n in names]
+    broken = {n: e for n, e in entries.items() if not e.available}
+    name = args.name or f"{args.suite}-{profile.name}"
+    runs = Path(args.runs_dir).resolve()
+    sweep_dir = runs / name
+    synthetic_root = runs / "data" / "synthetic"
+    data_root = Path(args.data_root).resolve() if args.data_root else None
+    if data_root is None and profile.name != "quick":
+        raise SystemExit(
+            f"error: profile {profile.name!r} runs on the real PDEBench files: pass --data-root DIR "
+            f"(get them with `python -m harness.data download --suite {args.suite} --root DIR`), or "
+            f"use --profile quick for synthetic data.")
+    coverage = {}
+    for t in tasks:
+        for m in methods:
+            ok, why = m.supports(t)
+            coverage[(t.name, m.name)] = "planned" if ok else f"skip: {why}"
+    return {"profile": profile, "tasks": tasks, "methods": methods, "broken": broken,
+            "name": name, "runs": runs, "sweep_dir": sweep_dir, "data_root": data_root,
+            "synthetic_root": synthetic_root, "coverage": coverage}
+
+
+def ensure_data(p: dict[str, Any], log=print) -> Path:
+    """The data root to read; in the quick profile, synthetic files are generated on first use."""
+    from harness.data.readers import find_file
+
+    if p["data_root"] is not None:
+        return p["data_root"]
+    root = p["synthetic_root"]
+    missing = []
+    for t in p["tasks"]:
+        try:
+            find_file(t.file, root, t.name)
+        except DataError:
+            missing.append(t.name)
+    if missing:
+        from harness.data import synth
+
+        log(f"generating synthetic data for {len(missing)} task(s) in {root} "
+            f"(size {p['profile'].synthetic_size}; first use only) ...")
+        t0 = time.perf_counter()
+        synth.generate_suite(root, size=p["profile"].synthetic_size, seed=0, tasks=missing,
+                             progress=lambda *a, **k: None)
+        log(f"  done in {time.perf_counter() - t0:.1f} s")
+    return root
+
+
+def coverage_matrix(p: dict[str, Any], states: dict[str, dict] | None = None) -> str:
+    """Task × method table of planned/skip (dry run) or live states with the best value so far."""
+    methods = [m.name for m in p["methods"]]
+    width = max(12, *(len(m) + 1 for m in methods))
+    lines = [f"{'task':<24}" + "".join(f"{m:>{width}}" for m in methods)]
+    for t in p["tasks"]:
+        cells = []
+        for m in methods:
+            key = f"{t.name}/{m}"
+            cov = p["coverage"][(t.name, m)]
+            if states is None or cov.startswith("skip"):
+                text = "planned" if cov == "planned" else "skip"
+            else:
+                st = states.get(key, {"state": "queued"})
+                text = st.get("state", "queued")
+                if st.get("best") is not None:
+                    text += f" {t.metric.display(st['best'])}"
+            cells.append(f"{text:>{width}}")
+        lines.append(f"{t.name:<24}" + "".join(cells))
+    return "\n".join(lines)
+
+
+def banner(p: dict[str, Any], data_root: Path, tracking_uri: str, results_dir: Path) -> str:
+    from harness.tracking import ui_command
+
+    prof = p["profile"]
+    lines = []
+    if p["data_root"] is None or prof.name == "quick":
+        lines += ["=" * 78,
+                  f"QUICK PROFILE: synthetic data in PDEBench's format ({data_root}) and tiny",
+                  f"random-initialised backbones ({prof.backbone_1d}, {prof.backbone_2d}), "
+                  f"{prof.finetune_epochs} epochs, {prof.num_samples} trials",
+                  f"and {prof.seeds} seeds per cell. These numbers test the pipeline; they are not the "
+                  "paper's results.",
+                  "The real thing: python -m harness.data download --suite pdebench --root data/pdebench",
+                  "                python -m harness.sweep --suite pdebench --profile paper "
+                  "--data-root data/pdebench",
+                  "=" * 78]
+    lines += [f"results:    {results_dir}",
+              f"MLflow:     {tracking_uri}  (experiment {p['tasks'][0].suite!r})",
+              f"MLflow UI:  {ui_command(tracking_uri)}"]
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- running
+def _ray_init(args) -> None:
+    import ray
+
+    env = {"RAY_TRAIN_V2_ENABLED": "0", "RAY_TRAIN_ENABLE_V2_MIGRATION_WARNINGS": "0",
+           "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1",
+           "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true", "PYTHONWARNINGS": "ignore"}
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
+                              "runtime_env": {"env_vars": env}, "configure_logging": True,
+                              "logging_level": "ERROR"}
+    if args.address:
+        kwargs["address"] = args.address
+    ray.init(**kwargs)
+
+
+def _cell_slots(args, cpus_per_trial: float) -> int:
+    import ray
+
+    if args.max_concurrent:
+        return max(1, args.max_concurrent)
+    cpus = ray.cluster_resources().get("CPU", 1.0)
+    per = cpus_per_trial * max(1, args.workers_per_trial)
+    return max(1, int(cpus // per))
+
+
+def run(args) -> int:
+    import ray
+
+    from harness.cell import CellOptions, done_marker, progress_board, run_cell
+    from harness.results import read_results, write_table
+    from harness.trial.context import CellSpec
+    from harness.trial.data import load_for_phase
+    from harness.tracking import Tracker, default_tracking_uri
+
+    p = plan(args)
+    if p["broken"]:
+        for n, e in p["broken"].items():
+            print(f"warning: method plugin {n!r} ({e.origin}) is unavailable: "
+                  f"{(e.error or '').splitlines()[0]}", file=sys.stderr)
+    if args.dry_run:
+        print(dry_run_text(p))
+        return 0
+    sweep_dir = p["sweep_dir"]
+    results_dir = sweep_dir / "results"
+    results_dir.mkdir(parents=True, exist_ok=True)
+    data_root = ensure_data(p)
+    tracking_uri = args.tracking_uri or default_tracking_uri(p["runs"])
+    storage = args.storage or str(sweep_dir / "tune")
+    cache_dir = str(sweep_dir / "cache")
+    print(banner(p, data_root, tracking_uri, results_dir), flush=True)
+
+    _ray_init(args)
+    tracker = Tracker(tracking_uri, args.suite)
+    sweep_run = tracker.sweep_run(p["name"], tags={"harness.suite": args.suite,
+                                                   "harness.profile": p["profile"].name,
+                                                   "harness.kind": "sweep"},
+                                  params={"profile": p["profile"].name,
+                                          "tasks": ",".join(t.name for t in p["tasks"]),
+                                          "methods": ",".join(m.name for m in p["methods"])})
+    tracker.mark_stale_running(sweep_run)
+    board = progress_board()
+
+    # data is read once per task and phase, then shared with every trial through the object store
+    data_refs: dict[str, tuple[Any, Any, str]] = {}
+    queue = []
+    for t in p["tasks"]:
+        for m in p["methods"]:
+            key = f"{t.name}/{m.name}"
+            if p["coverage"][(t.name, m.name)] != "planned":
+                board.update.remote(key, state="skip")
+                continue
+            if done_marker(results_dir, key).exists():
+                board.update.remote(key, state="done (earlier)")
+                continue
+            queue.append((t, m, key))
+    for t in {t.name: t for t, _, _ in queue}.values():
+        search = load_for_phase(t, data_root, p["profile"], "search")
+        final = load_for_phase(t, data_root, p["profile"], "final")
+        data_refs[t.name] = (ray.put(search), ray.put(final), search.source)
+
+    # interleave tasks so that concurrent cells hit different tasks
+    queue.sort(key=lambda item: ([m.name for m in p["methods"]].index(item[1].name),
+                                 [t.name for t in p["tasks"]].index(item[0].name)))
+    slots = _cell_slots(args, args.cpus_per_trial)
+    remote_cell = ray.remote(num_cpus=0, max_retries=0)(run_cell)
+    in_flight: dict[Any, str] = {}
+    summaries, failures = [], []
+    last_print, last_version = 0.0, -1
+    t0 = time.perf_counter()
+    try:
+        while queue or in_flight:
+            while queue and len(in_flight) < slots:
+                t, m, key = queue.pop(0)
+                search_ref, final_ref, source = data_refs[t.name]
+                cell = CellSpec(sweep=p["name"], suite=args.suite, task=t.name, method=m.name,
+                                profile=p["profile"], cache_dir=cache_dir, storage_path=storage,
+                                workers=args.workers_per_trial, cpus_per_trial=args.cpus_per_trial,
+                                gpus_per_trial=args.gpus_per_trial)
+                opts = CellOptions(results_dir=str(results_dir), storage_path=storage,
+                                   num_samples=p["profile"].num_samples, seeds=p["profile"].seeds,
+                                   max_concurrent=1, max_failures=args.max_failures,
+                                   data_source=source, tracker=tracker, sweep_run_id=sweep_run)
+                in_flight[remote_cell.remote(cell, m, search_ref, final_ref, opts, key)] = key
+            done, _ = ray.wait(list(in_flight), num_returns=1, timeout=2.0)
+            for ref in done:
+                key = in_flight.pop(ref)
+                try:
+                    summaries.append(ray.get(ref))
+                except Exception as exc:  # noqa: BLE001 - a broken cell never stops the sweep
+                    failures.append((key, exc))
+                    board.update.remote(key, state="FAILED")
+                    print(f"cell {key} failed: {type(exc).__name__}: {str(exc)[:500]}", file=sys.stderr)
+            version, states = ray.get(board.snapshot.remote())
+            now = time.perf_counter()
+            if version != last_version and now - last_print > 5 or (not queue and not in_flight):
+                print(f"\n[{now - t0:6.0f} s] progress ({len(in_flight)} running, {len(queue)} queued)\n"
+                      + coverage_matrix(p, states), flush=True)
+                last_print, last_version = now, version
+    except KeyboardInterrupt:
+        print("\ninterrupted: finished cells are saved; run the same command again to resume.",
+              file=sys.stderr)
+        tracker.finish(sweep_run, "KILLED")
+        ray.shutdown()
+        return EXIT_INTERRUPTED
+
+    df = read_results(results_dir)
+    df = df[df["sweep"] == p["name"]]
+    write_table(df, sweep_dir / "results.parquet")
+    lb_text = finish_leaderboard(df, sweep_dir, tracker, sweep_run, args.reference)
+    print("\n" + lb_text)
+    elapsed = time.perf_counter() - t0
+    print(f"\nsweep {p['name']!r}: {len(summaries)} cell(s) run, {len(failures)} failed, "
+          f"{elapsed:.0f} s. Results: {sweep_dir / 'results.parquet'}; leaderboard: "
+          f"{sweep_dir / 'leaderboard'}")
+    tracker.log_metrics(sweep_run, {"wall_seconds": elapsed, "cells_failed": len(failures)}, step=0)
+    tracker.finish(sweep_run, "FINISHED" if not failures else "FAILED")
+    ray.shutdown()
+    return 0 if not failures else 1
+
+
+def finish_leaderboard(df, sweep_dir: Path, tracker, sweep_run: str, reference: bool) -> str:
+    """Write the leaderboard files, attach them to the sweep run, return the Markdown."""
+    from harness.leaderboard import leaderboard_markdown, write_leaderboard
+
+    final = df[(df["phase"] == "final") & (df["split"] == "test")]
+    if final.empty:
+        return "(no final results: nothing to rank)"
+    files = write_leaderboard(df, sweep_dir / "leaderboard", reference=reference)
+    if tracker is not None:
+        for path in files.values():
+            tracker.log_file(sweep_run, path, artifact_path="leaderboard")
+        tracker.log_file(sweep_run, sweep_dir / "results.parquet", artifact_path="results")
+    return leaderboard_markdown(df, reference=reference)
+
+
+def dry_run_text(p: dict[str, Any]) -> str:
+    from harness.methods.space import searched, space_size
+
+    prof = p["profile"]
+    lines = [f"sweep {p['name']!r}: suite {p['tasks'][0].suite}, profile {prof.name} "
+             f"({prof.backbone_1d} / {prof.backbone_2d}), {prof.num_samples} trials and "
+             f"{prof.seeds} seeds per cell, ASHA grace period {prof.grace_period} epochs",
+             f"data: {p['data_root'] or str(p['synthetic_root']) + ' (synthetic, generated on first use)'}",
+             "", "methods:"]
+    t0 = p["tasks"][0]
+    for m in p["methods"]:
+        space = m.search_space(t0)
+        size = space_size(space)
+        lines.append(f"  {m.name:<18} v{m.version}  stages {' -> '.join(s.name for s in m.stages):<20} "
+                     f"searched {len(searched(space))} ({'continuous' if size == float('inf') else int(size)})")
+    for n, e in p["broken"].items():
+        lines.append(f"  {n:<18} UNAVAILABLE: {(e.error or '').splitlines()[0]}")
+    n_cells = sum(1 for v in p["coverage"].values() if v == "planned")
+    lines += ["", f"coverage ({n_cells} cells, "
+              f"{n_cells * (prof.num_samples + prof.seeds)} trial runs):", coverage_matrix(p),
+              "", "dry run: nothing was run."]
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m harness.sweep")
-    p.add_argument("--suite", default="pdebench")
-    p.add_argument("--tasks", default=None)
-    args, _unknown = p.parse_known_args(argv)
-    from harness.suites import select_tasks
-
+    args = build_parser().parse_args(argv)
     try:
-        tasks = select_tasks(args.suite, args.tasks)
-    except ValueError as exc:
+        return run(args)
+    except (ValueError, DataError, KeyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"harness.sweep: the sweep is NOT BUILT YET (suite {args.suite!r}, "
-          f"{len(tasks)} tasks: {', '.join(t.name for t in tasks)}).\n"
-          "What works today: python -m harness.data synth|download|check --suite pdebench --root DIR.\n"
-          "Nothing was run; exiting with status 3.", file=sys.stderr)
-    return NOT_BUILT_EXIT
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ import numpy as np
 
 from .grids import cell_centres, frame_times, t_coordinate_plus_one
 from .ic import SineIC, sample_sine_ic
+from .plan import Plan, contiguous_batches
 
 VERSION = "advection-1"
 BETA = 0.4
@@ -18,17 +19,18 @@ LENGTH = 1.0
 
 def solve(ic: SineIC, x: np.ndarray, t: np.ndarray, beta: float = BETA, x0: float = 0.0,
           length: float = LENGTH) -> np.ndarray:
-    """Exact solution at cell centres ``x`` (domain ``[x0, x0+L)``) and times ``t``: ``(n, T, X)``."""
+    """Exact solution at cell centres ``x`` (domain ``[x0, x0+L)``), times ``t``: (n, T, X)."""
     out = np.empty((ic.n, len(t), len(x)))
     for j, tj in enumerate(t):  # one frame at a time bounds memory at one (n, X) field
         out[:, j] = ic(x0 + np.mod(x - x0 - beta * tj, length))
     return out
 
 
-def generate(rng: np.random.Generator, n: int, nx: int, nt: int) -> dict:
+def generate(rng: np.random.Generator, n: int, nx: int, nt: int) -> Plan:
     """``n`` samples on ``nx`` cells with ``nt`` frames evenly spaced over [0, 2]."""
     x = cell_centres(0.0, LENGTH, nx)
     t = frame_times(T_END, nt)
     ic = sample_sine_ic(rng, n, LENGTH, k_tot=4)
-    return {"tensor": solve(ic, x, t), "x-coordinate": x,
-            "t-coordinate": t_coordinate_plus_one(T_END, nt)}
+    return Plan(n, {"x-coordinate": x, "t-coordinate": t_coordinate_plus_one(T_END, nt)},
+                {"tensor": (nt, nx)}, lambda idx: {"tensor": solve(ic.subset(idx), x, t)},
+                contiguous_batches(n, nt * nx))

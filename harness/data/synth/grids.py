@@ -10,7 +10,7 @@ def cell_centres(lo: float, hi: float, n: int) -> np.ndarray:
 
 
 def frame_times(t_end: float, nt: int) -> np.ndarray:
-    """``nt`` evenly spaced frame times on ``[0, t_end]``; both ends exact (linspace, not arange)."""
+    """``nt`` evenly spaced frame times on ``[0, t_end]``; both ends exact (linspace)."""
     return np.linspace(0.0, t_end, nt)
 
 

@@ -15,7 +15,7 @@ exact advection solution needs.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -38,6 +38,10 @@ class SineIC:
     @property
     def n(self) -> int:
         return self.k.shape[0]
+
+    def subset(self, idx: np.ndarray) -> "SineIC":
+        """The initial conditions of samples ``idx``."""
+        return SineIC(*(getattr(self, f.name)[idx] for f in fields(self)))
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """Evaluate at shared coordinates ``x`` of any shape ``S``; returns ``(n, *S)``."""

@@ -1,0 +1,18 @@
+"""ORCA (Shen et al., ICML 2023): class-conditional OTDD alignment of the embedder, then refine."""
+from __future__ import annotations
+
+from recraft.family import FineTuningMethod
+
+
+class Orca(FineTuningMethod):
+    name = "orca"
+    version = "1"
+    summary = "ORCA: label-aware OTDD alignment (k-means target clusters), then fine-tuning"
+    paper = "Shen et al., ICML 2023"
+    space_module = "search_spaces.orca"
+    fa_loss = "otdd"
+    fld = "none"
+    combine = "sequential"
+    recal = "none"
+    embedder_init = "orca"
+    reference_schedule = True

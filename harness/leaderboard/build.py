@@ -1,0 +1,561 @@
+"""Build leaderboards from the tidy results table (``harness.results``).
+
+Policy (also printed in every caption, see :meth:`Leaderboard.caption_lines`):
+
+- Rows used: ``phase == "final"``, ``split == "test"``, the task's metric (``Task.metric`` for
+  suite tasks; the rows' own metric and direction otherwise). A cell is one
+  (data source, task, method): mean and sample std (ddof = 1) over its seeds' ``ok`` values.
+  When a seed has several rows (a re-run), the latest ``ok`` row counts; a seed with no ``ok``
+  row counts as not ok. Cell status: ``ok`` (>= 1 ok seed), ``failed`` (rows, none ok) or
+  ``missing`` (no rows).
+- One leaderboard per ``data_source`` (real first, then synthetic, then anything else); sources
+  are never ranked together.
+- Per-task rank: competition ("min") ranking of the *displayed* mean (``Metric.display``), in the
+  metric's direction, so values equal at display precision share the best rank (1, 1, 3).
+  Failed and missing cells are shown and not ranked.
+- Across tasks: Avg. Rank = mean of a method's ranks over the tasks it covers; #1 / #2 = tasks
+  ranked 1 / 2; coverage = covered / total tasks.
+- Versions: a task (or method) present with more than one version gets one column (row) per
+  version, labelled ``name@version``; results of different versions are never averaged.
+- Significance: see :mod:`harness.leaderboard.stats` (complete blocks, displayed values).
+"""
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+import pandas as pd
+from scipy.stats import rankdata
+
+from harness.leaderboard import stats as st
+from harness.leaderboard.reference import ReferenceRow, reference_rows
+from harness.results import normalise
+from harness.suites.base import Metric
+
+#: display order of data sources; others follow alphabetically
+SOURCE_ORDER = ("real", "synthetic")
+#: label for rows whose ``data_source`` is NA
+UNKNOWN_SOURCE = "unknown"
+
+OK, FAILED, MISSING = "ok", "failed", "missing"
+
+
+@dataclass(frozen=True)
+class TaskColumn:
+    """One ranked column: a (suite, task, task_version) and its metric."""
+
+    key: str            # column label: task, or task@version / suite/task when ambiguous
+    suite: str
+    task: str
+    task_version: str
+    metric: Metric
+
+    @property
+    def arrow(self) -> str:
+        return "↑" if self.metric.direction == "max" else "↓"
+
+
+@dataclass
+class Cell:
+    """One (method, task) cell of a leaderboard."""
+
+    method: str
+    task: str
+    status: str                          # "ok", "failed" or "missing"
+    mean: float = float("nan")
+    std: float = float("nan")            # ddof = 1; NaN with one seed
+    n: int = 0                           # ok seeds
+    n_failed: int = 0                    # seeds with rows but no ok value
+    display: str = ""                    # Metric.display(mean): what is shown and ranked
+    display_std: str = ""                # Metric.display(std), "" when std is NaN
+    rank: int | None = None              # competition rank within the task; None if not ranked
+    run_status: str = ""                 # statuses of the seeds that were not ok ("diverged", ...)
+    error: str = ""                      # the latest error message among them
+
+    @property
+    def ranked(self) -> bool:
+        return self.rank is not None
+
+
+@dataclass
+class MethodRow:
+    """One ranked row and its summary columns."""
+
+    key: str                             # row label: method, or method@version when ambiguous
+    method: str
+    method_version: str
+    variant_of: str
+    avg_rank: float                      # NaN when the method covers no task
+    n_first: int
+    n_second: int
+    covered: int
+    n_tasks: int
+
+    @property
+    def coverage(self) -> str:
+        return f"{self.covered}/{self.n_tasks}"
+
+
+@dataclass
+class Leaderboard:
+    """One data source's leaderboard: cells, ranks, summary, significance, reference rows."""
+
+    data_source: str
+    tasks: list[TaskColumn]
+    methods: list[MethodRow]             # in leaderboard order (best Avg. Rank first)
+    cells: dict[tuple[str, str], Cell]   # (method key, task key) -> cell
+    significance: st.Significance
+    reference: list[ReferenceRow] = field(default_factory=list)
+    reference_name: str | None = None
+    other_sources: list[str] = field(default_factory=list)  # other sources in the same results
+    excluded_from_test: list[str] = field(default_factory=list)  # methods with no value at all
+
+    # -- access ----------------------------------------------------------------------------
+    def cell(self, method: str, task: str) -> Cell:
+        return self.cells[(method, task)]
+
+    def method(self, key: str) -> MethodRow:
+        for m in self.methods:
+            if m.key == key:
+                return m
+        raise KeyError(f"no method {key!r} in this leaderboard; methods: "
+                       f"{', '.join(m.key for m in self.methods)}")
+
+    @property
+    def task_keys(self) -> list[str]:
+        return [t.key for t in self.tasks]
+
+    @property
+    def method_keys(self) -> list[str]:
+        return [m.key for m in self.methods]
+
+    def _grid(self, attr: str, dtype=None) -> pd.DataFrame:
+        data = {t: [getattr(self.cells[(m, t)], attr) for m in self.method_keys]
+                for t in self.task_keys}
+        return pd.DataFrame(data, index=pd.Index(self.method_keys, name="method"), dtype=dtype)
+
+    def means(self) -> pd.DataFrame:
+        """methods x tasks: mean over seeds (NaN for failed and missing cells)."""
+        return self._grid("mean", "float64")
+
+    def stds(self) -> pd.DataFrame:
+        return self._grid("std", "float64")
+
+    def counts(self) -> pd.DataFrame:
+        return self._grid("n", "int64")
+
+    def statuses(self) -> pd.DataFrame:
+        return self._grid("status")
+
+    def ranks(self) -> pd.DataFrame:
+        """methods x tasks: competition rank (``<NA>`` where not ranked)."""
+        return self._grid("rank").astype("Int64")
+
+    def summary(self) -> pd.DataFrame:
+        """methods: avg_rank, n_first, n_second, covered, n_tasks (leaderboard order)."""
+        return pd.DataFrame(
+            {"avg_rank": [m.avg_rank for m in self.methods],
+             "n_first": [m.n_first for m in self.methods],
+             "n_second": [m.n_second for m in self.methods],
+             "covered": [m.covered for m in self.methods],
+             "n_tasks": [m.n_tasks for m in self.methods]},
+            index=pd.Index(self.method_keys, name="method"))
+
+    def modal_seeds(self) -> int | None:
+        ns = [c.n for c in self.cells.values() if c.status == OK]
+        if not ns:
+            return None
+        counts = Counter(ns)
+        return max(counts, key=lambda n: (counts[n], n))
+
+    # -- caption ---------------------------------------------------------------------------
+    def caption_lines(self) -> list[str]:
+        """The policy, one sentence group per line (shared by every writer)."""
+        return _caption_lines(self)
+
+    @property
+    def caption(self) -> str:
+        return " ".join(self.caption_lines())
+
+    # -- writers (see harness.leaderboard.writers) -----------------------------------------
+    def to_markdown(self, png_name: str | None = None) -> str:
+        from harness.leaderboard import writers
+        return writers.to_markdown(self, png_name=png_name)
+
+    def to_frame(self) -> pd.DataFrame:
+        from harness.leaderboard import writers
+        return writers.to_frame(self)
+
+    def to_csv(self, path: str | Path | None = None) -> str:
+        text = self.to_frame().to_csv(index=False)
+        if path is not None:
+            Path(path).write_text(text, encoding="utf-8")
+        return text
+
+    def to_html(self, png: str | Path | None = None, embed: bool = True) -> str:
+        from harness.leaderboard import writers
+        return writers.to_html(self, png=png, embed=embed)
+
+    def to_latex(self) -> str:
+        from harness.leaderboard import writers
+        return writers.to_latex(self)
+
+    def plot_cd(self, path: str | Path) -> Path | None:
+        """Draw the critical-difference diagram to ``path``; None when no test was run."""
+        sig = self.significance
+        if not sig.ran:
+            return None
+        from harness.leaderboard.plot import draw_cd_diagram
+        title = (f"{self.data_source} data: {sig.test.capitalize()} p = "
+                 f"{sig.pvalue:.3g}, N = {sig.n_blocks} tasks")
+        return draw_cd_diagram(sig.mean_ranks, path, cd=sig.cd if sig.test == "friedman" else None,
+                               groups=sig.groups, title=title)
+
+
+# ---------------------------------------------------------------------------------------------
+# building
+
+def _mask(series: pd.Series, value: str) -> np.ndarray:
+    return series.eq(value).fillna(False).to_numpy(dtype=bool)
+
+
+def final_test_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """The rows a leaderboard uses: ``phase == "final"`` and ``split == "test"``."""
+    df = normalise(df)
+    return df[_mask(df["phase"], "final") & _mask(df["split"], "test")].reset_index(drop=True)
+
+
+def _source_series(df: pd.DataFrame) -> pd.Series:
+    return df["data_source"].astype(object).where(df["data_source"].notna(), UNKNOWN_SOURCE)
+
+
+def _order_sources(sources) -> list[str]:
+    sources = set(sources)
+    head = [s for s in SOURCE_ORDER if s in sources]
+    return head + sorted(sources - set(SOURCE_ORDER))
+
+
+def data_sources(df: pd.DataFrame) -> list[str]:
+    """Data sources with final test rows, in leaderboard order (real, synthetic, others)."""
+    rows = final_test_rows(df)
+    return _order_sources(_source_series(rows).unique())
+
+
+def _plain(rows: pd.DataFrame) -> pd.DataFrame:
+    """String columns with "" for NA, seeds as Python ints or None; easy to group on."""
+    out = rows.copy()
+    for c in out.columns:
+        if c in ("value", "wall_seconds"):
+            continue
+        if c in ("seed", "epochs"):
+            out[c] = out[c].astype(object).where(out[c].notna(), None)
+        else:
+            out[c] = out[c].astype(object).where(out[c].notna(), "")
+    return out
+
+
+_SUITES_CACHE: dict | None = None
+
+
+def _suites() -> dict:
+    global _SUITES_CACHE
+    if _SUITES_CACHE is None:
+        try:
+            from harness.suites import available_suites
+            _SUITES_CACHE = available_suites()
+        except Exception:  # pragma: no cover - a broken suite must not break the leaderboard
+            _SUITES_CACHE = {}
+    return _SUITES_CACHE
+
+
+def _known_task(suite: str, task: str):
+    suites = _suites()
+    if suite in suites:
+        return suites[suite].get(task)
+    if not suite:  # no suite recorded: a unique match by name
+        hits = [s[task] for s in suites.values() if task in s]
+        return hits[0] if len(hits) == 1 else None
+    return None
+
+
+def _task_sort_key(suite: str, task: str) -> tuple:
+    suites = _suites()
+    known = list(suites.get(suite, {}))
+    if not suite:
+        for s in suites.values():
+            if task in s:
+                known = list(s)
+                break
+    return (suite, 0, known.index(task), "") if task in known else (suite, 1, 0, task)
+
+
+def resolve_metric(suite: str, task: str, rows: pd.DataFrame,
+                   overrides: Mapping[str, Metric] | None = None) -> Metric:
+    """The metric a task is ranked on: an override, the suite's ``Task.metric``, or the rows'.
+
+    For a task no suite knows, the most frequent metric name among its rows (ties:
+    alphabetical) with those rows' ``direction`` ("max" or else "min") and ``Metric()``'s
+    default significant digits.
+    """
+    if overrides and task in overrides:
+        return overrides[task]
+    known = _known_task(suite, task)
+    if known is not None:
+        return known.metric
+    names = Counter(n for n in rows["metric"] if n)
+    if not names:
+        return Metric()
+    name = sorted(names, key=lambda n: (-names[n], n))[0]
+    dirs = [d for d in rows.loc[rows["metric"] == name, "direction"] if d]
+    direction = "max" if dirs and Counter(dirs).most_common(1)[0][0] == "max" else "min"
+    return Metric(name=name, direction=direction)
+
+
+def _make_cell(method: str, task: str, sub: pd.DataFrame, metric: Metric) -> Cell:
+    if sub.empty:
+        return Cell(method, task, MISSING)
+    sub = sub.assign(row_order=np.arange(len(sub))).sort_values(
+        ["finished_at", "row_order"], kind="stable")
+    per_seed: dict[object, list] = {}
+    for rec in sub.itertuples(index=False):
+        key = ("seed", rec.seed) if rec.seed is not None else (
+            ("trial", rec.trial_id) if rec.trial_id else ("row", rec.row_order))
+        per_seed.setdefault(key, []).append(rec)
+    values, bad = [], []
+    for recs in per_seed.values():
+        oks = [r for r in recs if r.status == "ok" and np.isfinite(r.value)]
+        if oks:
+            values.append(float(oks[-1].value))
+        else:
+            bad.append(recs[-1])
+    statuses = []
+    for r in bad:
+        s = r.status or "unknown"
+        statuses.append("no value" if s == "ok" else s)
+    run_status = ", ".join(sorted(set(statuses)))
+    errors = [r.error for r in bad if r.error]
+    error = errors[-1] if errors else ""
+    if not values:
+        return Cell(method, task, FAILED, n=0, n_failed=len(bad), run_status=run_status,
+                    error=error)
+    arr = np.asarray(values, dtype=float)
+    mean = float(arr.mean())
+    std = float(arr.std(ddof=1)) if len(arr) >= 2 else float("nan")
+    return Cell(method, task, OK, mean=mean, std=std, n=len(arr), n_failed=len(bad),
+                display=metric.display(mean),
+                display_std=metric.display(std) if np.isfinite(std) else "",
+                run_status=run_status, error=error)
+
+
+def displayed_value(cell: Cell, metric: Metric) -> float:
+    """The displayed mean as a float, signed so that lower is better."""
+    v = float(cell.display)
+    return -v if metric.direction == "max" else v
+
+
+def rank_task(cells: list[Cell], metric: Metric) -> None:
+    """Competition ("min") ranks on the displayed value, in place; only ok cells are ranked."""
+    ok = [c for c in cells if c.status == OK]
+    for c in cells:
+        c.rank = None
+    if not ok:
+        return
+    keys = [displayed_value(c, metric) for c in ok]
+    for c, r in zip(ok, rankdata(keys, method="min")):
+        c.rank = int(r)
+
+
+def _labels(pairs: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """(name, version) -> "name", or "name@version" when the name has several versions."""
+    versions: dict[str, set] = {}
+    for name, ver in pairs:
+        versions.setdefault(name, set()).add(ver)
+    return {(n, v): (f"{n}@{v or 'unversioned'}" if len(versions[n]) > 1 else n)
+            for n, v in pairs}
+
+
+def build_leaderboard(df: pd.DataFrame, data_source: str = "real", *,
+                      reference: bool | str = False,
+                      metrics: Mapping[str, Metric] | None = None,
+                      alpha: float = st.ALPHA, min_blocks: int = st.MIN_BLOCKS) -> Leaderboard:
+    """The leaderboard of one ``data_source`` from a results frame (any rows; filtered here).
+
+    ``reference``: False, True (= "paper") or a reference name; adds unranked reference rows.
+    ``metrics``: per-task-name :class:`Metric` overrides (name, direction, sigfigs).
+    """
+    rows_all = final_test_rows(df)
+    src = _source_series(rows_all)
+    all_sources = _order_sources(src.unique())
+    rows = _plain(rows_all[(src == data_source).to_numpy()])
+
+    # --- columns: (suite, task, task_version), each with its metric -------------------------
+    col_ids = sorted({(r.suite, r.task, r.task_version) for r in rows.itertuples()},
+                     key=lambda t: (_task_sort_key(t[0], t[1]), t[2]))
+    suites_of: dict[str, set] = {}
+    for s, t, _ in col_ids:
+        suites_of.setdefault(t, set()).add(s)
+    n_versions = Counter((s, t) for s, t, _ in col_ids)
+    tasks: list[TaskColumn] = []
+    col_rows: dict[str, pd.DataFrame] = {}
+    for s, t, v in col_ids:
+        sel = rows[(rows["suite"] == s) & (rows["task"] == t) & (rows["task_version"] == v)]
+        metric = resolve_metric(s, t, sel, metrics)
+        key = f"{s or '?'}/{t}" if len(suites_of[t]) > 1 else t
+        if n_versions[(s, t)] > 1:
+            key = f"{key}@{v or 'unversioned'}"
+        sel = sel[(sel["metric"] == metric.name) | (sel["metric"] == "")]
+        tasks.append(TaskColumn(key, s, t, v, metric))
+        col_rows[key] = sel
+
+    # --- methods: (method, method_version) -------------------------------------------------
+    used = pd.concat(list(col_rows.values())) if col_rows else rows.iloc[0:0]
+    meth_ids = sorted({(r.method, r.method_version) for r in used.itertuples()})
+    meth_label = _labels(meth_ids)
+    variant = {}
+    for mid in meth_ids:
+        sel = used[(used["method"] == mid[0]) & (used["method_version"] == mid[1])]
+        vs = [x for x in sel["variant_of"] if x]
+        variant[mid] = Counter(vs).most_common(1)[0][0] if vs else ""
+
+    # --- cells and per-task ranks ----------------------------------------------------------
+    cells: dict[tuple[str, str], Cell] = {}
+    for col in tasks:
+        sel = col_rows[col.key]
+        column_cells = []
+        for mid in meth_ids:
+            sub = sel[(sel["method"] == mid[0]) & (sel["method_version"] == mid[1])]
+            c = _make_cell(meth_label[mid], col.key, sub, col.metric)
+            cells[(c.method, col.key)] = c
+            column_cells.append(c)
+        rank_task(column_cells, col.metric)
+
+    # --- summary -----------------------------------------------------------------------------
+    methods: list[MethodRow] = []
+    for mid in meth_ids:
+        key = meth_label[mid]
+        ranks = [cells[(key, t.key)].rank for t in tasks if cells[(key, t.key)].ranked]
+        methods.append(MethodRow(
+            key=key, method=mid[0], method_version=mid[1], variant_of=variant[mid],
+            avg_rank=float(np.mean(ranks)) if ranks else float("nan"),
+            n_first=sum(r == 1 for r in ranks), n_second=sum(r == 2 for r in ranks),
+            covered=len(ranks), n_tasks=len(tasks)))
+    methods.sort(key=lambda m: (math.isnan(m.avg_rank), m.avg_rank if not math.isnan(m.avg_rank)
+                                else 0.0, -m.covered, m.key))
+
+    # --- significance on complete blocks (displayed values, lower is better) ----------------
+    compared = [m.key for m in methods if m.covered > 0]
+    excluded = [m.key for m in methods if m.covered == 0]
+    values = pd.DataFrame(
+        {m: [displayed_value(cells[(m, t.key)], t.metric) if cells[(m, t.key)].status == OK
+             else np.nan for t in tasks] for m in compared},
+        index=pd.Index([t.key for t in tasks], name="task"), dtype="float64")
+    sig = st.significance_test(values, alpha=alpha, min_blocks=min_blocks)
+
+    # --- reference rows ---------------------------------------------------------------------
+    ref_name = None
+    refs: list[ReferenceRow] = []
+    if reference:
+        ref_name = "paper" if reference is True else str(reference)
+        names = [t.task for t in tasks]
+        refs = [r for r in reference_rows(ref_name, names)
+                if any(_reference_value(r, t) is not None for t in tasks)]
+
+    return Leaderboard(data_source=data_source, tasks=tasks, methods=methods, cells=cells,
+                       significance=sig, reference=refs, reference_name=ref_name,
+                       other_sources=[s for s in all_sources if s != data_source],
+                       excluded_from_test=excluded)
+
+
+def _reference_value(row: ReferenceRow, col: TaskColumn) -> str | None:
+    """The published string for a column, if the reference is in the column's metric."""
+    if col.metric.name != row.metric or (col.suite and col.suite != row.suite):
+        return None
+    return row.value(col.task)
+
+
+def build_leaderboards(df: pd.DataFrame, *, data_source: str | None = None,
+                       reference: bool | str = False,
+                       metrics: Mapping[str, Metric] | None = None,
+                       alpha: float = st.ALPHA,
+                       min_blocks: int = st.MIN_BLOCKS) -> list[Leaderboard]:
+    """One leaderboard per data source present (real first), or only ``data_source``."""
+    sources = data_sources(df)
+    if data_source is not None:
+        sources = [s for s in sources if s == data_source]
+    return [build_leaderboard(df, s, reference=reference, metrics=metrics, alpha=alpha,
+                              min_blocks=min_blocks) for s in sources]
+
+
+# ---------------------------------------------------------------------------------------------
+# caption
+
+_SOURCE_WORDS = {"real": "real (the PDEBench files)",
+                 "synthetic": "synthetic (generated stand-ins, not PDEBench data)"}
+
+
+def _caption_lines(lb: Leaderboard) -> list[str]:
+    lines = []
+    ds = _SOURCE_WORDS.get(lb.data_source, lb.data_source)
+    others = (f" This results table also has {', '.join(lb.other_sources)} results: they have "
+              "their own leaderboard." if lb.other_sources else "")
+    lines.append(f"Data source: {ds}. Each data source gets its own leaderboard; real and "
+                 f"synthetic results are never ranked together.{others}")
+
+    metric_names = sorted({t.metric.name for t in lb.tasks})
+    ns = sorted({c.n for c in lb.cells.values() if c.status == OK})
+    modal = lb.modal_seeds()
+    if not ns:
+        seeds = "no cell has an ok seed"
+    elif len(ns) == 1:
+        seeds = f"{ns[0]} seed(s) per cell"
+    else:
+        seeds = (f"{ns[0]}–{ns[-1]} seeds per cell (mostly {modal}; n is shown where it "
+                 "differs)")
+    partial = sum(1 for c in lb.cells.values() if c.status == OK and c.n_failed)
+    if partial:
+        seeds += f"; {partial} cell(s) also have seeds that did not finish ok (listed below)"
+    lines.append(f"Cells: mean ± sample std (ddof = 1) over seeds of the final test runs "
+                 f"(phase = final, split = test, status = ok) of "
+                 f"{', '.join(metric_names) or '—'}; "
+                 f"std is blank for a single seed; {seeds}.")
+
+    sig_figs = sorted({t.metric.sigfigs for t in lb.tasks})
+    sf = "/".join(str(s) for s in sig_figs) or "3"
+    dirs = {t.metric.direction for t in lb.tasks}
+    if dirs == {"max"}:
+        direction = "higher is better"
+    elif dirs <= {"min"}:
+        direction = "lower is better"
+    else:
+        direction = "direction per task (↓ lower is better, ↑ higher is better)"
+    lines.append(f"Rank (in parentheses, bold = rank 1): competition (\"min\") ranking within each "
+                 f"task on the displayed value ({sf} significant digits), {direction}; values "
+                 "equal at displayed precision share the best rank (1, 1, 3).")
+    lines.append("— = missing (no runs); ✗ = failed (runs exist but none ended ok; status and "
+                 "error listed below). Missing and failed cells are shown and left out of that "
+                 "task's ranking (never given the worst rank). Avg. Rank = mean of a method's "
+                 "ranks over the tasks it covers (Tasks = covered/total); #1 / #2 = number of "
+                 "tasks ranked 1 / 2 (after a tie for first, no method is ranked 2).")
+
+    tv = ", ".join(f"{t.key} {t.task_version or 'unversioned'}" for t in lb.tasks) or "none"
+    mv = ", ".join(f"{m.key} {m.method_version or 'unversioned'}" for m in lb.methods) or "none"
+    lines.append(f"Task versions: {tv}. Method versions: {mv}.")
+
+    sig_text = st.describe(lb.significance)
+    if lb.excluded_from_test:
+        sig_text += (f" Methods without any value ({', '.join(lb.excluded_from_test)}) are not "
+                     "compared.")
+    lines.append(sig_text)
+
+    if lb.reference:
+        text = (f"Rows under \"reference ({lb.reference_name}, not run here)\" are published "
+                f"numbers ({lb.reference[0].provenance}). They follow the paper's real-data "
+                "protocol, are never ranked and do not count towards Avg. Rank, #1 or #2.")
+        if lb.data_source != "real":
+            text += f" They are not comparable with these {lb.data_source} runs."
+        lines.append(text)
+    return lines

@@ -1,0 +1,387 @@
+"""Writers: Markdown, CSV (wide, one row per method), HTML, LaTeX (booktabs) and the file set.
+
+Output layout of :func:`write_leaderboard` (``out_dir``):
+
+- the first data source of the results (real when there is any, so usually real):
+  ``leaderboard.md/.csv/.html/.tex`` + ``cd_diagram.png`` (the PNG only when a significance
+  test ran; every caption names its data source);
+- every other data source: the same names with a ``-<source>`` suffix, e.g.
+  ``leaderboard-synthetic.md`` and ``cd_diagram-synthetic.png``. A results table with only
+  synthetic rows therefore writes ``leaderboard.md`` for them.
+
+Names depend on the sources in the results, never on a ``data_source`` filter, so rebuilding one
+source only rewrites its own set. A stale diagram (no test this time) is removed, and so are the
+sets of sources the results no longer have (unfiltered builds only). The returned dict maps each
+written file's *name* to its path.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from harness.leaderboard.build import (FAILED, MISSING, OK, SOURCE_ORDER, UNKNOWN_SOURCE, Cell,
+                                       Leaderboard, _reference_value, build_leaderboards,
+                                       data_sources)
+from harness.leaderboard.stats import groups_text
+
+MISSING_MARK = "—"
+FAILED_MARK = "✗"
+EXTENSIONS = ("md", "csv", "html", "tex")
+
+
+def _fmt_rank(x: float) -> str:
+    return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.3f}"
+
+
+def _value_text(cell: Cell) -> str:
+    return f"{cell.display} ± {cell.display_std}" if cell.display_std else cell.display
+
+
+def _reference_label(lb: Leaderboard) -> str:
+    text = f"reference ({lb.reference_name}, not run here)"
+    if lb.data_source != "real":
+        text += f"; real-data protocol, not comparable with {lb.data_source} runs"
+    return text
+
+
+def _method_label(lb: Leaderboard, key: str) -> str:
+    m = lb.method(key)
+    return f"{key} (variant of {m.variant_of})" if m.variant_of else key
+
+
+def _notes(lb: Leaderboard) -> list[str]:
+    """One line per failed cell and per ok cell with seeds that did not finish ok."""
+    out = []
+    for m in lb.method_keys:
+        for t in lb.task_keys:
+            c = lb.cells[(m, t)]
+            err = " ".join(c.error.split())
+            if len(err) > 300:
+                err = err[:297] + "..."
+            err = f": {err}" if err else ""
+            if c.status == FAILED:
+                out.append(f"{m} / {t}: failed, {c.n_failed} seed(s) {c.run_status}{err}")
+            elif c.status == OK and c.n_failed:
+                out.append(f"{m} / {t}: {c.n_failed} seed(s) {c.run_status}; the mean uses the "
+                           f"{c.n} ok seed(s){err}")
+    return out
+
+
+def _title(lb: Leaderboard) -> str:
+    suites = sorted({t.suite for t in lb.tasks if t.suite})
+    return f"Leaderboard: {lb.data_source} data" + (f" ({', '.join(suites)})" if suites else "")
+
+
+# ---------------------------------------------------------------------------------------------
+# Markdown
+
+def _md_escape(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _md_cell(cell: Cell, modal: int | None) -> str:
+    if cell.status == MISSING:
+        return MISSING_MARK
+    if cell.status == FAILED:
+        return f"{FAILED_MARK} {_md_escape(cell.run_status)}"
+    text = _value_text(cell)
+    if cell.rank == 1:
+        text = f"**{text}**"
+    text += f" ({cell.rank})"
+    if modal is not None and cell.n != modal:
+        text += f" n={cell.n}"
+    return text
+
+
+def to_markdown(lb: Leaderboard, png_name: str | None = None) -> str:
+    """The leaderboard as a Markdown section: title, table, notes, caption."""
+    modal = lb.modal_seeds()
+    head = ["Method"] + [f"{t.key} {t.arrow}" for t in lb.tasks] + ["Avg. Rank", "#1", "#2",
+                                                                    "Tasks"]
+    lines = [f"## {_title(lb)}", "",
+             "| " + " | ".join(_md_escape(h) for h in head) + " |",
+             "|---" + "|---:" * (len(head) - 1) + "|"]
+    for m in lb.methods:
+        row = [_md_escape(_method_label(lb, m.key))]
+        row += [_md_cell(lb.cells[(m.key, t)], modal) for t in lb.task_keys]
+        row += [_fmt_rank(m.avg_rank), str(m.n_first), str(m.n_second), m.coverage]
+        lines.append("| " + " | ".join(row) + " |")
+    if lb.reference:
+        lines.append("| *" + _md_escape(_reference_label(lb)) + "* |"
+                     + " |" * (len(head) - 1))
+        for r in lb.reference:
+            vals = [_reference_value(r, t) or MISSING_MARK for t in lb.tasks]
+            lines.append("| " + " | ".join([_md_escape(r.label)] + vals + ["", "", "", ""]) + " |")
+    lines.append("")
+    notes = _notes(lb)
+    if notes:
+        lines.append("Seeds that did not finish ok:")
+        lines += [f"- {_md_escape(n)}" for n in notes]
+        lines.append("")
+    for line in lb.caption_lines():
+        lines += [line, ""]
+    sig = lb.significance
+    if sig.ran:
+        lines.append(f"Not significantly different (joined): {groups_text(sig.groups)}.")
+        if png_name:
+            lines.append(f"Critical-difference diagram: `{png_name}`.")
+        lines.append("")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# CSV
+
+def to_frame(lb: Leaderboard) -> pd.DataFrame:
+    """One row per method (ranked rows, then reference rows), per-task and summary columns.
+
+    Per task ``<task>__mean``, ``__std``, ``__n``, ``__rank``, ``__status`` (``__display`` too,
+    the ranked string); then ``avg_rank``, ``n_first``, ``n_second``, ``tasks_covered``,
+    ``tasks_total``. ``kind`` is "ranked" or "reference".
+    """
+    records = []
+    for m in lb.methods:
+        rec = {"data_source": lb.data_source, "kind": "ranked", "method": m.key,
+               "method_name": m.method, "method_version": m.method_version,
+               "variant_of": m.variant_of}
+        for t in lb.task_keys:
+            c = lb.cells[(m.key, t)]
+            rec[f"{t}__mean"] = c.mean
+            rec[f"{t}__std"] = c.std
+            rec[f"{t}__n"] = c.n
+            rec[f"{t}__rank"] = c.rank
+            rec[f"{t}__status"] = c.status if c.status != FAILED else f"failed: {c.run_status}"
+            rec[f"{t}__display"] = c.display
+        rec.update(avg_rank=m.avg_rank, n_first=m.n_first, n_second=m.n_second,
+                   tasks_covered=m.covered, tasks_total=m.n_tasks)
+        records.append(rec)
+    for r in lb.reference:
+        rec = {"data_source": lb.data_source, "kind": "reference", "method": r.label,
+               "method_name": r.label, "method_version": "", "variant_of": ""}
+        for t in lb.tasks:
+            v = _reference_value(r, t)
+            rec[f"{t.key}__mean"] = float(v) if v is not None else float("nan")
+            rec[f"{t.key}__std"] = float("nan")
+            rec[f"{t.key}__n"] = None
+            rec[f"{t.key}__rank"] = None
+            rec[f"{t.key}__status"] = "reference" if v is not None else MISSING
+            rec[f"{t.key}__display"] = v or ""
+        rec.update(avg_rank=float("nan"), n_first=None, n_second=None, tasks_covered=None,
+                   tasks_total=len(lb.tasks))
+        records.append(rec)
+    frame = pd.DataFrame.from_records(records)
+    for col in frame.columns:
+        if col.endswith(("__rank", "__n")) or col in ("n_first", "n_second", "tasks_covered",
+                                                     "tasks_total"):
+            frame[col] = frame[col].astype("Int64")
+    return frame
+
+
+# ---------------------------------------------------------------------------------------------
+# HTML
+
+_CSS = """
+body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
+table { border-collapse: collapse; font-size: 0.92em; }
+th, td { padding: 0.3em 0.7em; border-bottom: 1px solid #ddd; text-align: right; }
+th:first-child, td:first-child { text-align: left; }
+thead th { border-bottom: 2px solid #333; }
+tr.refhead td { font-style: italic; color: #666; border-top: 2px solid #333; }
+tr.ref td { color: #666; }
+td.failed { color: #a00; }
+td.missing { color: #999; }
+.caption p { max-width: 60em; line-height: 1.4; }
+"""
+
+
+def _html_cell(cell: Cell, modal: int | None) -> str:
+    if cell.status == MISSING:
+        return f'<td class="missing">{MISSING_MARK}</td>'
+    if cell.status == FAILED:
+        tip = html.escape(cell.error, quote=True)
+        return (f'<td class="failed" title="{tip}">{FAILED_MARK} '
+                f'{html.escape(cell.run_status)}</td>')
+    text = html.escape(_value_text(cell))
+    if cell.rank == 1:
+        text = f"<b>{text}</b>"
+    text += f" ({cell.rank})"
+    if modal is not None and cell.n != modal:
+        text += f" <small>n={cell.n}</small>"
+    return f"<td>{text}</td>"
+
+
+def to_html(lb: Leaderboard, png: str | Path | None = None, embed: bool = True) -> str:
+    """A standalone page; ``png`` is embedded as a data URI (``embed``) or linked by name."""
+    modal = lb.modal_seeds()
+    e = html.escape
+    head = "".join(f"<th>{e(t.key)} {t.arrow}</th>" for t in lb.tasks)
+    rows = []
+    for m in lb.methods:
+        cells = "".join(_html_cell(lb.cells[(m.key, t)], modal) for t in lb.task_keys)
+        rows.append(f"<tr><td>{e(_method_label(lb, m.key))}</td>{cells}"
+                    f"<td>{_fmt_rank(m.avg_rank)}</td><td>{m.n_first}</td>"
+                    f"<td>{m.n_second}</td><td>{m.coverage}</td></tr>")
+    if lb.reference:
+        rows.append(f'<tr class="refhead"><td colspan="{len(lb.tasks) + 5}">'
+                    f"{e(_reference_label(lb))}</td></tr>")
+        for r in lb.reference:
+            vals = "".join(f"<td>{e(_reference_value(r, t) or MISSING_MARK)}</td>"
+                           for t in lb.tasks)
+            rows.append(f'<tr class="ref"><td>{e(r.label)}</td>{vals}'
+                        "<td></td><td></td><td></td><td></td></tr>")
+    notes = _notes(lb)
+    notes_html = ("<h3>Seeds that did not finish ok</h3><ul>"
+                  + "".join(f"<li>{e(n)}</li>" for n in notes) + "</ul>") if notes else ""
+    caption = "".join(f"<p>{e(line)}</p>" for line in lb.caption_lines())
+    figure = ""
+    if png is not None:
+        png = Path(png)
+        if embed:
+            data = base64.b64encode(png.read_bytes()).decode("ascii")
+            src = f"data:image/png;base64,{data}"
+        else:
+            src = e(png.name)
+        figure = (f'<h3>Critical-difference diagram</h3><img src="{src}" '
+                  f'alt="critical-difference diagram ({e(lb.data_source)} data)">'
+                  f"<p>Not significantly different (joined): "
+                  f"{e(groups_text(lb.significance.groups))}.</p>")
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>{e(_title(lb))}</title><style>{_CSS}</style></head><body>\n"
+            f"<h1>{e(_title(lb))}</h1>\n<table><thead><tr><th>Method</th>{head}"
+            "<th>Avg. Rank</th><th>#1</th><th>#2</th><th>Tasks</th></tr></thead><tbody>\n"
+            + "\n".join(rows) + "\n</tbody></table>\n"
+            f"{notes_html}<div class=\"caption\">{caption}</div>{figure}\n</body></html>\n")
+
+
+# ---------------------------------------------------------------------------------------------
+# LaTeX
+
+_TEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+        "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+
+
+def tex_escape(text: str) -> str:
+    return "".join(_TEX.get(ch, ch) for ch in str(text))
+
+
+def _tex_cell(cell: Cell) -> str:
+    if cell.status == MISSING:
+        return "--"
+    if cell.status == FAILED:
+        return f"failed ({tex_escape(cell.run_status)})"
+    core = tex_escape(cell.display)
+    if cell.display_std:
+        core += r" $\pm$ " + tex_escape(cell.display_std)
+    if cell.rank == 1:
+        core = rf"\textbf{{{core}}}"
+    return f"{core} ({cell.rank})"
+
+
+def to_latex(lb: Leaderboard) -> str:
+    """A booktabs ``tabular`` (needs ``\\usepackage{booktabs}``), caption as comments above."""
+    n_cols = len(lb.tasks) + 5
+    out = [f"% {_title(lb)} -- generated by harness.leaderboard; needs \\usepackage{{booktabs}}"]
+    out += [f"% {line}" for line in lb.caption_lines()]
+    out.append(r"\begin{tabular}{l" + "r" * (n_cols - 1) + "}")
+    out.append(r"\toprule")
+    head = ["Method"] + [tex_escape(t.key) + (r" $\uparrow$" if t.metric.direction == "max"
+                                              else r" $\downarrow$") for t in lb.tasks]
+    head += [r"Avg.\ Rank", r"\#1", r"\#2", "Tasks"]
+    out.append(" & ".join(head) + r" \\")
+    out.append(r"\midrule")
+    for m in lb.methods:
+        row = [tex_escape(_method_label(lb, m.key))]
+        row += [_tex_cell(lb.cells[(m.key, t)]) for t in lb.task_keys]
+        row += [_fmt_rank(m.avg_rank).replace("—", "--"), str(m.n_first), str(m.n_second),
+                m.coverage]
+        out.append(" & ".join(row) + r" \\")
+    if lb.reference:
+        out.append(r"\midrule")
+        label = tex_escape(_reference_label(lb))
+        out.append(rf"\multicolumn{{{n_cols}}}{{l}}{{\textit{{{label}}}}} \\")
+        for r in lb.reference:
+            vals = [tex_escape(_reference_value(r, t) or "--") for t in lb.tasks]
+            out.append(" & ".join([tex_escape(r.label)] + vals + ["", "", "", ""]) + r" \\")
+    out.append(r"\bottomrule")
+    out.append(r"\end{tabular}")
+    return "\n".join(out) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------
+# the file set
+
+def file_suffix(source: str, sources: list[str]) -> str:
+    """"" for the first data source of the results (real when present), "-<source>" otherwise."""
+    return "" if not sources or source == sources[0] else f"-{source}"
+
+
+def layout_names(suffix: str) -> list[str]:
+    """The files of one data source's set: ``leaderboard<suffix>.*`` and its diagram."""
+    return [f"leaderboard{suffix}.{ext}" for ext in EXTENSIONS] + [f"cd_diagram{suffix}.png"]
+
+
+def _atomic_text(path: Path, text: str) -> Path:
+    tmp = path.with_name("." + path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def write_leaderboard(df: pd.DataFrame, out_dir: str | Path, reference: bool | str = False, *,
+                      data_source: str | None = None, metrics=None,
+                      boards: list[Leaderboard] | None = None) -> dict[str, Path]:
+    """Write one file set per data source under ``out_dir``; returns {file name: path}.
+
+    File names depend on the data sources in ``df``, not on the ``data_source`` filter: the
+    first source (real when present) has no suffix, any other ``-<source>``. ``data_source``
+    writes only that source's set and leaves the other sets alone; without it, sets of sources
+    that are no longer in ``df`` are removed. ``boards`` reuses leaderboards built from ``df``.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if boards is None:
+        boards = build_leaderboards(df, data_source=data_source, reference=reference,
+                                    metrics=metrics)
+    sources = data_sources(df)
+    written: dict[str, Path] = {}
+    for lb in boards:
+        suffix = file_suffix(lb.data_source, sources)
+        png = out_dir / f"cd_diagram{suffix}.png"
+        tmp_png = png.with_name("." + png.name + ".tmp")
+        png_path = lb.plot_cd(tmp_png)
+        if png_path is not None:
+            png_path = Path(tmp_png).replace(png)
+            written[png.name] = png
+        elif png.exists():
+            png.unlink()  # stale: no test this time
+        texts = {
+            "md": lb.to_markdown(png_name=png.name if png_path else None),
+            "csv": lb.to_frame().to_csv(index=False),
+            "html": lb.to_html(png=png_path),
+            "tex": lb.to_latex(),
+        }
+        for ext, text in texts.items():
+            path = _atomic_text(out_dir / f"leaderboard{suffix}.{ext}", text)
+            written[path.name] = path
+    if data_source is None and boards:
+        # sets of data sources this results table no longer has
+        present = {file_suffix(s, sources) for s in sources}
+        gone = {""} | {f"-{s}" for s in set(SOURCE_ORDER) | {UNKNOWN_SOURCE}}
+        for suffix in gone - present:
+            for name in layout_names(suffix):
+                if (out_dir / name).is_file():
+                    (out_dir / name).unlink()
+    return dict(sorted(written.items()))
+
+
+def leaderboard_markdown(df: pd.DataFrame, reference: bool | str = False,
+                         data_source: str | None = None) -> str:
+    """Markdown of every data source's leaderboard (what a sweep prints at its end)."""
+    boards = build_leaderboards(df, data_source=data_source, reference=reference)
+    if not boards:
+        return "No final test results yet: no leaderboard."
+    return "\n\n".join(lb.to_markdown() for lb in boards)

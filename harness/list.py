@@ -1,0 +1,65 @@
+"""``python -m harness.list [methods|suites|tasks]``: what this install can run."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def _methods(dirs: list[Path] | None) -> list[str]:
+    from harness.methods.discovery import discover
+    from harness.methods.space import searched, space_size
+    from harness.suites import get_suite
+
+    probe = next(iter(get_suite("pdebench").values()))   # spaces may depend on the task
+    lines = [f"{'method':<20} {'version':<8} {'stages':<28} {'searched':>8} {'space size':>10}  status"]
+    for name, e in sorted(discover(dirs).items()):
+        if not e.available:
+            first = (e.error or "").strip().splitlines()[0]
+            lines.append(f"{name:<20} {'-':<8} {'-':<28} {'-':>8} {'-':>10}  UNAVAILABLE ({e.origin}): {first}")
+            continue
+        m = e.method
+        space = m.search_space(probe)
+        size = space_size(space)
+        stages = " -> ".join(s.name for s in m.stages)
+        lines.append(f"{name:<20} {m.version:<8} {stages:<28} {len(searched(space)):>8} "
+                     f"{'inf' if size == float('inf') else int(size):>10}  ok ({e.origin})")
+    return lines
+
+
+def _suites() -> list[str]:
+    from harness.suites import available_suites
+
+    return [f"{name}: {len(tasks)} tasks ({', '.join(tasks)})"
+            for name, tasks in available_suites().items()]
+
+
+def _tasks(suite: str) -> list[str]:
+    from harness.suites import get_suite
+
+    lines = [f"{'task':<24} {'dim':<4} {'version':<13} {'backbone':<8} {'metric':<8} file"]
+    for t in get_suite(suite).values():
+        lines.append(f"{t.name:<24} {t.modality:<4} {t.version:<13} {t.defaults.backbone:<8} "
+                     f"{t.metric.name + ('↓' if t.metric.direction == 'min' else '↑'):<8} {t.file.filename}")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m harness.list")
+    p.add_argument("what", nargs="?", default="methods", choices=["methods", "suites", "tasks"])
+    p.add_argument("--suite", default="pdebench")
+    p.add_argument("--baselines-dir", action="append", type=Path, default=None,
+                   help="extra or alternative folder of method plugins (repeatable)")
+    args = p.parse_args(argv)
+    if args.what == "methods":
+        lines = _methods(args.baselines_dir)
+    elif args.what == "suites":
+        lines = _suites()
+    else:
+        lines = _tasks(args.suite)
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Method plugins: the contract, library-neutral search spaces, discovery."""

@@ -1,0 +1,80 @@
+"""Profiles: how big a sweep is. ``quick`` fits a 2-core CPU; ``paper`` is the paper's setting.
+
+A profile fixes what must be equal for every method (backbones, epochs, budgets, the ASHA grace
+period, trials per search, seeds), so that a comparison stays fair. Method hyperparameters come
+from the method's defaults and search space and keep their paper meaning (``align.fa_steps = 60``
+is the paper's 60 FA steps); the profile only scales budgets, the same way for every method.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Budgets and backbones of a sweep (equal for every method)."""
+
+    name: str
+    backbone_1d: str
+    backbone_2d: str
+    finetune_epochs: int | None      # None: the task's paper value (Table 9)
+    fa_scale: float                  # FA steps run = round(config value × scale), at least 1
+    fld_scale: float                 # FLD epochs run = round(config value × scale), at least 1
+    max_train_samples: int | None    # cap on training samples per task (None: all)
+    max_eval_samples: int | None     # cap on validation/test samples (None: all)
+    source_samples: int              # proxy samples for source features / head
+    source_head_epochs: int
+    proxy_2d: str
+    proxy_1d: str
+    batch_size: int | None           # None: the task's paper value
+    num_samples: int                 # trials per (task, method) search
+    seeds: int                       # final runs per (task, method)
+    grace_period: int                # ASHA grace period (epochs), equal for every method
+    synthetic_size: str = "small"    # synthetic preset generated when no real data is found
+    image_size: int | None = None    # 2D: input size of the body (None: the body's own)
+
+    def fa_steps(self, configured: int) -> int:
+        """FA optimizer steps actually run for a configured count (0 stays 0)."""
+        return 0 if configured <= 0 else max(1, round(configured * self.fa_scale))
+
+    def fld_epochs(self, configured: int) -> int:
+        """FLD epochs actually run for a configured count (0 stays 0)."""
+        return 0 if configured <= 0 else max(1, round(configured * self.fld_scale))
+
+    def epochs(self, task_epochs: int) -> int:
+        """Fine-tuning epochs: the profile's fixed budget, or the task's paper value."""
+        return self.finetune_epochs or task_epochs
+
+    def backbone(self, modality: str) -> str:
+        return self.backbone_1d if modality == "1d" else self.backbone_2d
+
+    def with_overrides(self, **kw: Any) -> "Profile":
+        return replace(self, **{k: v for k, v in kw.items() if v is not None})
+
+
+PROFILES: dict[str, Profile] = {
+    # a laptop / 2-core CPU: tiny random-initialised bodies, a few epochs, synthetic stand-ins
+    "quick": Profile(
+        name="quick", backbone_1d="roberta-tiny", backbone_2d="swin-tiny-random",
+        finetune_epochs=4, fa_scale=0.15, fld_scale=0.25, max_train_samples=96, max_eval_samples=32,
+        source_samples=128, source_head_epochs=3, proxy_2d="synthetic-images",
+        proxy_1d="synthetic-text", batch_size=8, num_samples=2, seeds=2, grace_period=2,
+        synthetic_size="small"),
+    # the paper: RoBERTa-base / Swin-base, Table 9 epochs, 5000 proxy samples, 5 seeds
+    "paper": Profile(
+        name="paper", backbone_1d="roberta-base", backbone_2d="swin-base",
+        finetune_epochs=None, fa_scale=1.0, fld_scale=1.0, max_train_samples=None,
+        max_eval_samples=None, source_samples=5000, source_head_epochs=20, proxy_2d="cifar10",
+        proxy_1d="conll2003", batch_size=None, num_samples=20, seeds=5, grace_period=20,
+        synthetic_size="large"),
+}
+
+
+def get_profile(name: str) -> Profile:
+    from harness.suites import did_you_mean
+
+    if name not in PROFILES:
+        raise ValueError(f"unknown profile {name!r}{did_you_mean(name, PROFILES)}; "
+                         f"profiles: {', '.join(PROFILES)}")
+    return PROFILES[name]

@@ -1,0 +1,106 @@
+"""The tidy results table: the sweep's source of truth.
+
+One row per (task, method, phase, trial or seed, split, metric). Rows are appended as small
+parquet *parts* (one file per finished unit of work, written to a temporary name and renamed), so
+a crash never leaves a half-written table and concurrent writers never collide. Reading
+concatenates the parts. MLflow is the browsing view; leaderboards are rebuilt from this table.
+"""
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+from typing import Iterable, Mapping
+
+import pandas as pd
+
+# column -> pandas dtype. Every row has all of them (missing values are NA).
+COLUMNS: dict[str, str] = {
+    "sweep": "string",            # sweep name (--name)
+    "suite": "string",
+    "task": "string",
+    "task_version": "string",
+    "method": "string",
+    "method_version": "string",
+    "variant_of": "string",       # e.g. "recraft" for its ablations; NA otherwise
+    "phase": "string",            # "search" (validation) or "final" (seeded re-runs on test)
+    "trial_id": "string",         # Tune trial id (search) or "seed-<n>" (final)
+    "seed": "Int64",
+    "split": "string",            # "val" or "test"
+    "metric": "string",           # e.g. "nrmse"
+    "value": "float64",
+    "direction": "string",        # "min" or "max"
+    "status": "string",           # "ok", "failed", "diverged", "stopped" (early-stopped)
+    "epochs": "Int64",            # epochs completed when the value was taken
+    "config_hash": "string",
+    "config_json": "string",
+    "data_source": "string",      # "real" or "synthetic"
+    "backbone": "string",
+    "profile": "string",
+    "mlflow_run_id": "string",
+    "node_id": "string",
+    "hostname": "string",
+    "git_commit": "string",
+    "packages": "string",         # JSON: versions of torch, ray, ...
+    "hardware": "string",         # e.g. "cpu x2" or "NVIDIA H200"
+    "wall_seconds": "float64",
+    "finished_at": "string",      # ISO 8601 UTC
+    "error": "string",
+}
+
+
+def normalise(rows: Iterable[Mapping] | pd.DataFrame) -> pd.DataFrame:
+    """A frame with exactly :data:`COLUMNS` in order and their dtypes; unknown columns raise."""
+    df = rows.copy() if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))
+    unknown = [c for c in df.columns if c not in COLUMNS]
+    if unknown:
+        raise ValueError(f"unknown result column(s) {unknown}; known: {list(COLUMNS)}")
+    for c, dtype in COLUMNS.items():
+        if c not in df.columns:
+            df[c] = pd.Series(float("nan") if dtype == "float64" else pd.NA, index=df.index, dtype=dtype)
+        elif dtype == "float64":
+            df[c] = pd.to_numeric(df[c], errors="raise").astype("float64")
+        else:
+            df[c] = df[c].astype(dtype)
+    return df[list(COLUMNS)].reset_index(drop=True)
+
+
+def append_rows(results_dir: str | Path, rows: Iterable[Mapping] | pd.DataFrame,
+                tag: str = "rows") -> Path | None:
+    """Write ``rows`` as a new parquet part under ``results_dir/parts``; returns its path."""
+    df = normalise(rows)
+    if df.empty:
+        return None
+    parts = Path(results_dir) / "parts"
+    parts.mkdir(parents=True, exist_ok=True)
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in tag)[:80]
+    final = parts / f"{safe}-{uuid.uuid4().hex[:12]}.parquet"
+    tmp = final.with_name("." + final.name + ".tmp")
+    df.to_parquet(tmp, index=False)
+    with open(tmp, "rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, final)
+    return final
+
+
+def read_results(path: str | Path) -> pd.DataFrame:
+    """All rows under a results folder (its ``parts/``), or from a single parquet file."""
+    path = Path(path)
+    if path.is_file():
+        return normalise(pd.read_parquet(path))
+    parts_dir = path / "parts" if (path / "parts").is_dir() else path
+    files = sorted(p for p in parts_dir.glob("*.parquet") if not p.name.startswith("."))
+    if not files:
+        if not path.exists():
+            raise FileNotFoundError(f"no results at {path}: the folder does not exist")
+        return normalise([])
+    return normalise(pd.concat([pd.read_parquet(f) for f in files], ignore_index=True))
+
+
+def write_table(df: pd.DataFrame, path: str | Path) -> Path:
+    """Write a consolidated copy of the table (``results.parquet``) atomically."""
+    path = Path(path)
+    tmp = path.with_name("." + path.name + ".tmp")
+    normalise(df).to_parquet(tmp, index=False)
+    os.replace(tmp, path)
+    return path

@@ -1,0 +1,113 @@
+"""What a trial knows: the cell it belongs to, its data, its seed, and how to report."""
+from __future__ import annotations
+
+import math
+import os
+import random
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping
+
+import numpy as np
+
+from harness.trial.session import Session, checkpoint_dir
+
+if TYPE_CHECKING:
+    from harness.methods.contract import Method
+    from harness.profiles import Profile
+    from harness.suites.base import Task, TaskData
+
+
+class Diverged(Exception):
+    """A trial's loss or metric became NaN/inf or exploded; the trial stops with status 'diverged'."""
+
+
+@dataclass(frozen=True)
+class CellSpec:
+    """One (task, method) cell of a sweep, plus the budget and places it runs with (picklable)."""
+
+    sweep: str
+    suite: str
+    task: str
+    method: str
+    profile: "Profile"
+    phase: str = "search"               # "search" (validation) or "final" (test)
+    cache_dir: str | None = None        # shared stage cache (source side, stage 1)
+    storage_path: str | None = None     # Ray results storage (a shared folder or URI)
+    workers: int = 1
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0
+    explode_factor: float = 1e6         # a loss this many times its first value counts as diverged
+
+    @property
+    def key(self) -> str:
+        return f"{self.task}/{self.method}"
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (CPU and CUDA) for a reproducible trial."""
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    import torch
+
+    torch.manual_seed(seed)
+
+
+@dataclass
+class TrialContext:
+    """Passed to every stage of a method: task, data, budget, seed and reporting."""
+
+    task: "Task"
+    data: "TaskData"
+    profile: "Profile"
+    method: "Method"
+    seed: int
+    phase: str
+    session: Session
+    cell: CellSpec | None = None
+    history: list[dict] = field(default_factory=list)
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+    cache_events: list[tuple[str, str]] = field(default_factory=list)
+    _first_loss: float | None = None
+
+    @property
+    def metric_key(self) -> str:
+        """The name reported each epoch and used for selection, e.g. ``val_nrmse``."""
+        return f"val_{self.task.metric.name}"
+
+    @property
+    def device(self):
+        return self.session.device
+
+    @property
+    def cache_dir(self) -> Path | None:
+        return Path(self.cell.cache_dir) if self.cell and self.cell.cache_dir else None
+
+    def check_finite(self, name: str, value: float) -> None:
+        """Raise :class:`Diverged` when a loss is NaN/inf or has exploded."""
+        if value is None or not math.isfinite(value):
+            raise Diverged(f"{name} became {value} (non-finite)")
+        factor = self.cell.explode_factor if self.cell else 1e6
+        if self._first_loss is None and name.endswith("loss"):
+            self._first_loss = max(abs(value), 1e-12)
+        elif self._first_loss is not None and name.endswith("loss") and abs(value) > factor * self._first_loss:
+            raise Diverged(f"{name} exploded to {value:.3g} (first value {self._first_loss:.3g})")
+
+    def report(self, epoch: int, metrics: Mapping[str, Any], state: Mapping[str, Any] | None = None) -> None:
+        """Report one epoch's metrics (and optionally a checkpoint of ``state``) to the runtime."""
+        row = {k: (float(v) if isinstance(v, (int, float, np.floating)) else v) for k, v in metrics.items()}
+        row["epoch"] = int(epoch)
+        row.setdefault("node_id", self.session.node_id)
+        self.history.append(dict(row))
+        ckpt = None
+        if state is not None and self.session.world_rank == 0:
+            import torch
+
+            ckpt = checkpoint_dir()
+            torch.save(dict(state), os.path.join(ckpt, "state.pt"))
+        try:
+            self.session.report(row, ckpt)
+        finally:
+            if ckpt is not None and os.path.isdir(ckpt):
+                shutil.rmtree(ckpt, ignore_errors=True)   # the runtime has copied it by now

@@ -1,0 +1,99 @@
+"""Task heads (spec §1.2, §1.3).
+
+* :class:`DensePooler1D` — the 1D dense head: **no parameters**. Each token's hidden vector is
+  adaptively average-pooled to ``C_out * b`` values (``b`` bins per token), and the result is laid out
+  as ``(B, C_out, T * b)``: token ``t``'s ``b`` values for channel ``c`` become positions
+  ``t*b .. t*b + b - 1`` of channel ``c``. With ``b = s`` (the embedder stride) and ``T * s = L_out``
+  this is exactly the reference ``adaptive_pooler``. When ``L_out`` is not a multiple of ``T``,
+  ``b = ceil(L_out / T)`` and the sequence is then average-pooled to ``L_out``.
+* :class:`DenseDecoder2D` — the 2D dense head: a 1×1 conv from the last Swin stage to
+  ``u² · k`` channels (``u = image_size / final_grid``, ``k = max(3, C_out)``), PixelShuffle(u) back to
+  the body's image size, then the channel axis average-pooled to ``C_out`` (for ``C_out = 1``: the
+  mean of the 3 channels, as in the reference), then ``AdaptiveAvgPool2d`` to the target ``(H', W')``.
+  The conv is randomly initialised (normal, std 0.02, zero bias: the in22k checkpoint has no MIM
+  decoder, and this is what transformers' ``SwinForMaskedImageModeling`` init does).
+* :class:`PointHead` — classification/scalar: mean over tokens, then ``Linear(dim, n_out)``.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+__all__ = ["DensePooler1D", "DenseDecoder2D", "PointHead"]
+
+
+class DensePooler1D(nn.Module):
+    """Parameter-free 1D dense head: ``(B, T, H)`` → ``(B, C_out, L_out)``."""
+
+    def __init__(self, num_tokens: int, out_channels: int, out_length: int):
+        super().__init__()
+        self.num_tokens = int(num_tokens)
+        self.out_channels = int(out_channels)
+        self.out_length = int(out_length)
+        self.bins = max(1, math.ceil(self.out_length / self.num_tokens))
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        b, t, _ = h.shape
+        if t != self.num_tokens:
+            raise ValueError(f"DensePooler1D built for {self.num_tokens} tokens, got {t}")
+        v = F.adaptive_avg_pool1d(h, self.out_channels * self.bins)  # pools the hidden axis: (B, T, C*b)
+        v = v.reshape(b, t, self.out_channels, self.bins).permute(0, 2, 1, 3)  # (B, C, T, b)
+        v = v.reshape(b, self.out_channels, t * self.bins)
+        if t * self.bins != self.out_length:
+            v = F.adaptive_avg_pool1d(v, self.out_length)
+        return v
+
+
+class DenseDecoder2D(nn.Module):
+    """2D dense head: 1×1 conv + PixelShuffle to the body resolution, channel pooling, resize.
+
+    Input: final-stage tokens ``(B, h*w, C)`` (row-major) or an NHWC map ``(B, h, w, C)``.
+    Output: ``(B, C_out, H', W')``.
+    """
+
+    def __init__(self, in_dim: int, final_grid: tuple[int, int], image_size: int, out_channels: int,
+                 out_size: tuple[int, int]):
+        super().__init__()
+        gh, gw = int(final_grid[0]), int(final_grid[1])
+        if image_size % gh or image_size % gw or image_size // gh != image_size // gw:
+            raise ValueError(f"cannot upsample grid {final_grid} to {image_size} by one integer factor")
+        self.final_grid = (gh, gw)
+        self.upscale = image_size // gh
+        self.out_channels = int(out_channels)
+        self.decoder_channels = max(3, self.out_channels)
+        self.out_size = (int(out_size[0]), int(out_size[1]))
+        self.conv = nn.Conv2d(in_dim, self.upscale**2 * self.decoder_channels, kernel_size=1)
+        self.shuffle = nn.PixelShuffle(self.upscale)
+        nn.init.normal_(self.conv.weight, std=0.02)
+        nn.init.zeros_(self.conv.bias)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        if h.dim() == 3:
+            b, n, c = h.shape
+            gh, gw = self.final_grid
+            if n != gh * gw:
+                raise ValueError(f"DenseDecoder2D built for a {gh}x{gw} grid, got {n} tokens")
+            h = h.reshape(b, gh, gw, c)
+        x = h.permute(0, 3, 1, 2).contiguous()  # NCHW
+        x = self.shuffle(self.conv(x))  # (B, k, image, image)
+        if x.shape[1] != self.out_channels:
+            b, k, hh, ww = x.shape
+            x = F.adaptive_avg_pool1d(x.permute(0, 2, 3, 1).reshape(b, hh * ww, k), self.out_channels)
+            x = x.reshape(b, hh, ww, self.out_channels).permute(0, 3, 1, 2)
+        return F.adaptive_avg_pool2d(x, self.out_size)
+
+
+class PointHead(nn.Module):
+    """Mean over tokens + ``Linear(in_dim, n_out)`` (classification or scalar output)."""
+
+    def __init__(self, in_dim: int, n_out: int):
+        super().__init__()
+        self.linear = nn.Linear(in_dim, n_out)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        if h.dim() == 4:  # NHWC
+            h = h.flatten(1, 2)
+        return self.linear(h.mean(dim=1))

@@ -1,0 +1,48 @@
+"""Pieces shared by the method spaces: fine-tuning (every method) and stage-1 alignment."""
+from __future__ import annotations
+
+from typing import Any
+
+from harness.methods.space import Choice, Fixed, IntRange, LogFloat, Param
+
+#: ε on a 0.1 grid over [0.1, 1.0]: the paper's range (its Fig. 5), discrete so that trials with the
+#: same ε share one recalibrated source head (the stage cache).
+EPSILONS = tuple(round(0.1 * i, 1) for i in range(1, 11))
+LR_SPAN = 10.0   # log-uniform over [value / 10, value × 10] around a paper learning rate
+
+
+def around(value: float, span: float = LR_SPAN) -> LogFloat:
+    """A log-uniform range centred (in log space) on a paper value."""
+    return LogFloat(value / span, value * span)
+
+
+def embedder_lr(task) -> float:
+    """The reference code's embedder lr: the task lr × 10 when it is ≤ 1e-3 (spec §3.3)."""
+    lr = task.defaults.lr
+    return lr * 10 if lr <= 1e-3 else lr
+
+
+def finetune_space(task) -> dict[str, Param]:
+    """Fine-tuning hyperparameters, the same for every method."""
+    return {"finetune.lr": around(task.defaults.lr),
+            "finetune.weight_decay": Fixed(task.defaults.weight_decay)}
+
+
+def finetune_defaults(task) -> dict[str, Any]:
+    return {"finetune.lr": task.defaults.lr, "finetune.weight_decay": task.defaults.weight_decay}
+
+
+def epsilon_param() -> Param:
+    return Choice(EPSILONS)
+
+
+def fa_steps_param() -> Param:
+    return IntRange(20, 100, step=20)      # paper: 60
+
+
+def fld_epochs_param() -> Param:
+    return IntRange(1, 8)                  # paper: 4
+
+
+def nearest_epsilon(value: float) -> float:
+    return min(EPSILONS, key=lambda e: abs(e - value))
