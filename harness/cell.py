@@ -168,11 +168,9 @@ def _final_ddp(cell: CellSpec, method, data, config: Mapping[str, Any]) -> dict[
     from harness.trial.loop import ddp_trainer
 
     t0 = time.perf_counter()
-    trainer = ddp_trainer(cell, method, data)
-    trainer = type(trainer)(trainer.train_loop_per_worker, train_loop_config=dict(config),
-                            scaling_config=trainer.scaling_config,
-                            run_config=ray.train.RunConfig(storage_path=cell.storage_path,
-                                                           name=f"{cell.sweep}-final-{cell.task}-{cell.method}-{config[SEED_KEY]}"))
+    name = f"{cell.sweep}-final-{cell.task}-{cell.method}-{config[SEED_KEY]}".replace("/", "_")
+    trainer = ddp_trainer(cell, method, data, config=dict(config),
+                          run_config=ray.train.RunConfig(storage_path=cell.storage_path, name=name))
     try:
         result = trainer.fit()
         metrics = dict(result.metrics or {})
@@ -196,6 +194,7 @@ class CellOptions:
     max_concurrent: int
     max_failures: int
     data_source: str
+    data_root: str = ""
     tracker: Any = None
     sweep_run_id: str | None = None
     search_seed: int = 0
@@ -217,7 +216,7 @@ def _row_base(cell: CellSpec, method, task, opts: CellOptions, backbone: str) ->
             "packages": provenance.package_versions(), "hardware": provenance.hardware()}
 
 
-def run_cell(cell: CellSpec, method, search_data, final_data, opts: CellOptions,
+def run_cell(cell: CellSpec, method, search_data, opts: CellOptions,
              cell_key: str) -> dict[str, Any]:
     """Search, select on validation, run the final seeds, write rows; returns a summary."""
     import ray
@@ -247,6 +246,8 @@ def run_cell(cell: CellSpec, method, search_data, final_data, opts: CellOptions,
                          max_concurrent=opts.max_concurrent, storage_path=opts.storage_path,
                          seed=opts.search_seed, max_failures=opts.max_failures,
                          callbacks=callbacks, max_t=cell.profile.epochs(task.defaults.epochs))
+    search_seconds = time.perf_counter() - t0
+    search_finished_at = time.time()
     now = datetime.now(timezone.utc).isoformat()
     rows = []
     for t in outcome.trials:
@@ -261,6 +262,10 @@ def run_cell(cell: CellSpec, method, search_data, final_data, opts: CellOptions,
     if outcome.best_config is not None and opts.seeds > 0:
         board.update.remote(cell_key, state="final")
         final_cell = replace(cell, phase="final")
+        # the test split is read here, after the search, and only for the final runs
+        from harness.trial.data import load_for_phase
+
+        final_data = load_for_phase(task, opts.data_root, cell.profile, "final")
         fn = _final_ddp if cell.workers > 1 else _final_local
         res = {"num_cpus": 0 if cell.workers > 1 else cell.cpus_per_trial}
         if cell.gpus_per_trial and cell.workers == 1:
@@ -302,6 +307,9 @@ def run_cell(cell: CellSpec, method, search_data, final_data, opts: CellOptions,
     ok = [out for _, out in finals if out.get("status") == "ok"]
     summary = {"cell": cell_key, "best_val": outcome.best_value, "best_config": outcome.best_config,
                "trials": len(outcome.trials), "finals_ok": len(ok), "seconds": time.perf_counter() - t0,
+               "search_seconds": search_seconds, "search_finished_at": search_finished_at,
+               "trial_seconds": [round(t.wall_seconds, 2) for t in outcome.trials],
+               "final_seconds": [round(out.get("wall_seconds") or 0, 2) for _, out in finals],
                "test": [out["metrics"].get(f"test_{task.metric.name}") for out in ok]}
     marker = done_marker(opts.results_dir, cell_key)
     marker.parent.mkdir(parents=True, exist_ok=True)

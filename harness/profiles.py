@@ -61,13 +61,21 @@ PROFILES: dict[str, Profile] = {
         source_samples=128, source_head_epochs=3, proxy_2d="synthetic-images",
         proxy_1d="synthetic-text", batch_size=8, num_samples=2, seeds=2, grace_period=2,
         synthetic_size="small"),
+    # the fastest end-to-end check of the whole pipeline (tests, CI): a couple of epochs on a
+    # handful of samples; the numbers mean nothing
+    "smoke": Profile(
+        name="smoke", backbone_1d="roberta-tiny", backbone_2d="swin-tiny-random",
+        finetune_epochs=2, fa_scale=0.1, fld_scale=0.25, max_train_samples=16, max_eval_samples=8,
+        source_samples=32, source_head_epochs=1, proxy_2d="synthetic-images",
+        proxy_1d="synthetic-text", batch_size=8, num_samples=2, seeds=2, grace_period=1,
+        synthetic_size="tiny"),
     # the paper: RoBERTa-base / Swin-base, Table 9 epochs, 5000 proxy samples, 5 seeds
     "paper": Profile(
         name="paper", backbone_1d="roberta-base", backbone_2d="swin-base",
         finetune_epochs=None, fa_scale=1.0, fld_scale=1.0, max_train_samples=None,
         max_eval_samples=None, source_samples=5000, source_head_epochs=20, proxy_2d="cifar10",
         proxy_1d="conll2003", batch_size=None, num_samples=20, seeds=5, grace_period=20,
-        synthetic_size="large"),
+        synthetic_size="medium"),
 }
 
 

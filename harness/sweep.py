@@ -76,7 +76,7 @@ def plan(args) -> dict[str, Any]:
     sweep_dir = runs / name
     synthetic_root = runs / "data" / "synthetic"
     data_root = Path(args.data_root).resolve() if args.data_root else None
-    if data_root is None and profile.name != "quick":
+    if data_root is None and profile.name not in ("quick", "smoke"):
         raise SystemExit(
             f"error: profile {profile.name!r} runs on the real PDEBench files: pass --data-root DIR "
             f"(get them with `python -m harness.data download --suite {args.suite} --root DIR`), or "
@@ -119,7 +119,7 @@ def ensure_data(p: dict[str, Any], log=print) -> Path:
 def coverage_matrix(p: dict[str, Any], states: dict[str, dict] | None = None) -> str:
     """Task × method table of planned/skip (dry run) or live states with the best value so far."""
     methods = [m.name for m in p["methods"]]
-    width = max(12, *(len(m) + 1 for m in methods))
+    width = max(14, *(len(m) + 2 for m in methods))
     lines = [f"{'task':<24}" + "".join(f"{m:>{width}}" for m in methods)]
     for t in p["tasks"]:
         cells = []
@@ -133,6 +133,7 @@ def coverage_matrix(p: dict[str, Any], states: dict[str, dict] | None = None) ->
                 text = st.get("state", "queued")
                 if st.get("best") is not None:
                     text += f" {t.metric.display(st['best'])}"
+                text = text[:width - 1]
             cells.append(f"{text:>{width}}")
         lines.append(f"{t.name:<24}" + "".join(cells))
     return "\n".join(lines)
@@ -143,9 +144,9 @@ def banner(p: dict[str, Any], data_root: Path, tracking_uri: str, results_dir: P
 
     prof = p["profile"]
     lines = []
-    if p["data_root"] is None or prof.name == "quick":
+    if p["data_root"] is None or prof.name in ("quick", "smoke"):
         lines += ["=" * 78,
-                  f"QUICK PROFILE: synthetic data in PDEBench's format ({data_root}) and tiny",
+                  f"{prof.name.upper()} PROFILE: synthetic data in PDEBench's format ({data_root}) and tiny",
                   f"random-initialised backbones ({prof.backbone_1d}, {prof.backbone_2d}), "
                   f"{prof.finetune_epochs} epochs, {prof.num_samples} trials",
                   f"and {prof.seeds} seeds per cell. These numbers test the pipeline; they are not the "
@@ -164,9 +165,10 @@ def banner(p: dict[str, Any], data_root: Path, tracking_uri: str, results_dir: P
 def _ray_init(args) -> None:
     import ray
 
-    env = {"RAY_TRAIN_V2_ENABLED": "0", "RAY_TRAIN_ENABLE_V2_MIGRATION_WARNINGS": "0",
+    env = {k: os.environ[k] for k in ("HARNESS_DATA_AUDIT",) if k in os.environ}
+    env.update({"RAY_TRAIN_V2_ENABLED": "0", "RAY_TRAIN_ENABLE_V2_MIGRATION_WARNINGS": "0",
            "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1",
-           "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true", "PYTHONWARNINGS": "ignore"}
+           "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true", "PYTHONWARNINGS": "ignore"})
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
                               "runtime_env": {"env_vars": env}, "configure_logging": True,
@@ -224,7 +226,7 @@ def run(args) -> int:
     board = progress_board()
 
     # data is read once per task and phase, then shared with every trial through the object store
-    data_refs: dict[str, tuple[Any, Any, str]] = {}
+    data_refs: dict[str, tuple[Any, str]] = {}
     queue = []
     for t in p["tasks"]:
         for m in p["methods"]:
@@ -237,9 +239,8 @@ def run(args) -> int:
                 continue
             queue.append((t, m, key))
     for t in {t.name: t for t, _, _ in queue}.values():
-        search = load_for_phase(t, data_root, p["profile"], "search")
-        final = load_for_phase(t, data_root, p["profile"], "final")
-        data_refs[t.name] = (ray.put(search), ray.put(final), search.source)
+        search = load_for_phase(t, data_root, p["profile"], "search")   # train + val only
+        data_refs[t.name] = (ray.put(search), search.source)
 
     # interleave tasks so that concurrent cells hit different tasks
     queue.sort(key=lambda item: ([m.name for m in p["methods"]].index(item[1].name),
@@ -254,7 +255,7 @@ def run(args) -> int:
         while queue or in_flight:
             while queue and len(in_flight) < slots:
                 t, m, key = queue.pop(0)
-                search_ref, final_ref, source = data_refs[t.name]
+                search_ref, source = data_refs[t.name]
                 cell = CellSpec(sweep=p["name"], suite=args.suite, task=t.name, method=m.name,
                                 profile=p["profile"], cache_dir=cache_dir, storage_path=storage,
                                 workers=args.workers_per_trial, cpus_per_trial=args.cpus_per_trial,
@@ -262,8 +263,9 @@ def run(args) -> int:
                 opts = CellOptions(results_dir=str(results_dir), storage_path=storage,
                                    num_samples=p["profile"].num_samples, seeds=p["profile"].seeds,
                                    max_concurrent=1, max_failures=args.max_failures,
-                                   data_source=source, tracker=tracker, sweep_run_id=sweep_run)
-                in_flight[remote_cell.remote(cell, m, search_ref, final_ref, opts, key)] = key
+                                   data_source=source, data_root=str(data_root), tracker=tracker,
+                                   sweep_run_id=sweep_run)
+                in_flight[remote_cell.remote(cell, m, search_ref, opts, key)] = key
             done, _ = ray.wait(list(in_flight), num_returns=1, timeout=2.0)
             for ref in done:
                 key = in_flight.pop(ref)
@@ -275,7 +277,7 @@ def run(args) -> int:
                     print(f"cell {key} failed: {type(exc).__name__}: {str(exc)[:500]}", file=sys.stderr)
             version, states = ray.get(board.snapshot.remote())
             now = time.perf_counter()
-            if version != last_version and now - last_print > 5 or (not queue and not in_flight):
+            if (version != last_version and now - last_print > 5) or (not queue and not in_flight):
                 print(f"\n[{now - t0:6.0f} s] progress ({len(in_flight)} running, {len(queue)} queued)\n"
                       + coverage_matrix(p, states), flush=True)
                 last_print, last_version = now, version

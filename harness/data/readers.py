@@ -9,6 +9,9 @@ of samples; multi-layout groups are read one frame at a time.
 """
 from __future__ import annotations
 
+import json
+import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
@@ -277,6 +280,20 @@ def _fields(f: h5py.File, path: Path, task: "Task", keys: Iterable, t: float | N
     return np.ascontiguousarray(arr, dtype=np.float32)
 
 
+def _audit(task: str, splits: tuple[str, ...], path: Path) -> None:
+    """Append a line per read to ``$HARNESS_DATA_AUDIT`` (when set): which splits, when, by whom.
+
+    It lets a test prove that the test split is read only after a cell's search has finished.
+    """
+    log = os.environ.get("HARNESS_DATA_AUDIT")
+    if not log:
+        return
+    line = json.dumps({"time": time.time(), "task": task, "splits": list(splits),
+                       "pid": os.getpid(), "path": str(path)})
+    with open(log, "a") as fh:
+        fh.write(line + "\n")
+
+
 def load_task(task: "Task", root: Path, splits: tuple[str, ...]) -> "TaskData":
     """Read the requested splits of ``task`` from the file under ``root``."""
     from harness.suites.base import SPLITS, TaskData
@@ -285,6 +302,7 @@ def load_task(task: "Task", root: Path, splits: tuple[str, ...]) -> "TaskData":
     if bad:
         raise ValueError(f"unknown split {bad[0]!r}; splits are {SPLITS}")
     path = find_file(task.file, root, task.name)
+    _audit(task.name, splits, path)
     c = task.construction
     with open_h5(path) as f:
         source = data_source(f)

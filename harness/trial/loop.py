@@ -98,7 +98,8 @@ def train_loop_per_worker(config: dict, refs=None) -> None:
     trial_body(TrainSession(), cell, method, data, config)
 
 
-def ddp_trainer(cell: CellSpec, method: "Method", data: "TaskData"):
+def ddp_trainer(cell: CellSpec, method: "Method", data: "TaskData", config: dict | None = None,
+                run_config=None):
     """A Ray Train ``TorchTrainer`` running :func:`trial_body` on ``cell.workers`` workers (DDP).
 
     It is handed to ``tune.Tuner`` directly (Ray Train's Tune integration, "V1"), which
@@ -119,7 +120,8 @@ def ddp_trainer(cell: CellSpec, method: "Method", data: "TaskData"):
     if use_gpu:
         per_worker["GPU"] = cell.gpus_per_trial / cell.workers
     return TorchTrainer(
-        functools.partial(train_loop_per_worker, refs=refs),
+        functools.partial(train_loop_per_worker, refs=refs), train_loop_config=config,
         scaling_config=ray.train.ScalingConfig(num_workers=cell.workers, use_gpu=use_gpu,
                                                resources_per_worker=per_worker,
-                                               trainer_resources={"CPU": 0}))
+                                               trainer_resources={"CPU": 0}),
+        run_config=run_config)

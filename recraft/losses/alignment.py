@@ -207,9 +207,10 @@ def wasserstein_fa(source: Tensor, target: Tensor, *, epsilon: float = 1.0, p: i
       pairwise cost". Its dependence on the target is not differentiated.
     * ``reg_relative=False``: ``reg`` is POT's absolute ``reg``, in units of the cost.
 
-    ``debias=True`` returns ``W(S,T) - 1/2 W(S,S) - 1/2 W(T,T)`` (costs before the ``1/p`` root,
-    same regularisation for the three terms, clamped at 0), which removes the entropic bias so
-    identical clouds give exactly 0; off by default (the paper does not debias).
+    ``debias=True`` (Sinkhorn only; exact OT has no bias) returns
+    ``W(S,T) - 1/2 W(S,S) - 1/2 W(T,T)`` (costs before the ``1/p`` root, same regularisation for the
+    three terms, clamped at 0), which removes the entropic bias so identical clouds give exactly 0;
+    off by default (the paper does not debias). The self-terms are recomputed on every call.
 
     ``grad="envelope"`` (default) differentiates with the plan held fixed (POT's envelope mode; cheap);
     ``grad="autodiff"`` backpropagates through the unrolled log-domain iterations of
