@@ -19,7 +19,12 @@ def _methods(dirs: list[Path] | None) -> list[str]:
             lines.append(f"{name:<20} {'-':<8} {'-':<28} {'-':>8} {'-':>10}  UNAVAILABLE ({e.origin}): {first}")
             continue
         m = e.method
-        space = m.search_space(probe)
+        try:
+            space = m.search_space(probe)
+        except Exception as exc:  # noqa: BLE001 - a broken plugin is reported, never fatal
+            lines.append(f"{name:<20} {m.version:<8} {'-':<28} {'-':>8} {'-':>10}  UNAVAILABLE "
+                         f"({e.origin}): search_space() raised {type(exc).__name__}: {exc}")
+            continue
         size = space_size(space)
         stages = " -> ".join(s.name for s in m.stages)
         lines.append(f"{name:<20} {m.version:<8} {stages:<28} {len(searched(space)):>8} "
@@ -49,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("what", nargs="?", default="methods", choices=["methods", "suites", "tasks"])
     p.add_argument("--suite", default="pdebench")
     p.add_argument("--baselines-dir", action="append", type=Path, default=None,
-                   help="extra or alternative folder of method plugins (repeatable)")
+                   help="folder of method plugins to scan instead of baselines/ (repeatable)")
     args = p.parse_args(argv)
     if args.what == "methods":
         lines = _methods(args.baselines_dir)

@@ -37,8 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, default=None, help="final runs per (task, method)")
     p.add_argument("--max-concurrent", type=int, default=None,
                    help="cells searched at once (default: trial slots the cluster has)")
-    p.add_argument("--gpus-per-trial", type=float, default=0.0)
-    p.add_argument("--cpus-per-trial", type=float, default=1.0)
+    p.add_argument("--gpus-per-trial", type=float, default=None,
+                   help="GPUs per trial (default: each method's resources hint, 0 on CPU)")
+    p.add_argument("--cpus-per-trial", type=float, default=None,
+                   help="CPUs per trial (default: each method's resources hint, 1)")
     p.add_argument("--workers-per-trial", type=int, default=1,
                    help=">1 runs each trial as a data-parallel Ray Train TorchTrainer")
     p.add_argument("--max-failures", type=int, default=1, help="retries of a trial that raises")
@@ -178,20 +180,25 @@ def _ray_init(args) -> None:
     ray.init(**kwargs)
 
 
-def _cell_slots(args, cpus_per_trial: float) -> int:
+def _trial_slots(args) -> int:
+    """Trials running at once: what the cluster holds (or --max-concurrent)."""
     import ray
 
     if args.max_concurrent:
         return max(1, args.max_concurrent)
-    cpus = ray.cluster_resources().get("CPU", 1.0)
-    per = cpus_per_trial * max(1, args.workers_per_trial)
-    return max(1, int(cpus // per))
+    res = ray.cluster_resources()
+    per = (args.cpus_per_trial or 1.0) * max(1, args.workers_per_trial)
+    slots = res.get("CPU", 1.0) // per
+    if args.gpus_per_trial:
+        slots = min(slots, res.get("GPU", 0.0) // args.gpus_per_trial)
+    return max(1, int(slots))
 
 
 def run(args) -> int:
     import ray
 
-    from harness.cell import CellOptions, done_marker, progress_board, run_cell
+    from harness.engine import (CellPlan, FinalDataLoader, cell_content_key, done_marker, row_meta,
+                                run_cells)
     from harness.results import read_results, write_table
     from harness.trial.context import CellSpec
     from harness.trial.data import load_for_phase
@@ -205,6 +212,7 @@ def run(args) -> int:
     if args.dry_run:
         print(dry_run_text(p))
         return 0
+    prof = p["profile"]
     sweep_dir = p["sweep_dir"]
     results_dir = sweep_dir / "results"
     results_dir.mkdir(parents=True, exist_ok=True)
@@ -217,71 +225,72 @@ def run(args) -> int:
     _ray_init(args)
     tracker = Tracker(tracking_uri, args.suite)
     sweep_run = tracker.sweep_run(p["name"], tags={"harness.suite": args.suite,
-                                                   "harness.profile": p["profile"].name,
+                                                   "harness.profile": prof.name,
                                                    "harness.kind": "sweep"},
-                                  params={"profile": p["profile"].name,
+                                  params={"profile": prof.name,
                                           "tasks": ",".join(t.name for t in p["tasks"]),
                                           "methods": ",".join(m.name for m in p["methods"])})
     tracker.mark_stale_running(sweep_run)
-    board = progress_board()
 
-    # data is read once per task and phase, then shared with every trial through the object store
-    data_refs: dict[str, tuple[Any, str]] = {}
-    queue = []
+    # cells to run: planned, and not finished (same content) by an earlier run of this sweep
+    cells, plans, meta, todo, done_before = {}, [], {}, [], set()
     for t in p["tasks"]:
         for m in p["methods"]:
             key = f"{t.name}/{m.name}"
             if p["coverage"][(t.name, m.name)] != "planned":
-                board.update.remote(key, state="skip")
                 continue
-            if done_marker(results_dir, key).exists():
-                board.update.remote(key, state="done (earlier)")
+            plan_ = CellPlan(key=key, task=t.name, method=m.name, metric=f"val_{t.metric.name}",
+                             mode=t.metric.direction, space=m.search_space(t),
+                             defaults=m.defaults(t), num_samples=prof.num_samples,
+                             seeds=prof.seeds, max_t=prof.epochs(t.defaults.epochs),
+                             grace_period=prof.grace_period, search_seed=0)
+            content = cell_content_key(t, m, prof, plan_)
+            if done_marker(results_dir, key, content).exists():
+                done_before.add(key)
                 continue
-            queue.append((t, m, key))
-    for t in {t.name: t for t, _, _ in queue}.values():
-        search = load_for_phase(t, data_root, p["profile"], "search")   # train + val only
-        data_refs[t.name] = (ray.put(search), search.source)
-
-    # interleave tasks so that concurrent cells hit different tasks
-    queue.sort(key=lambda item: ([m.name for m in p["methods"]].index(item[1].name),
-                                 [t.name for t in p["tasks"]].index(item[0].name)))
-    slots = _cell_slots(args, args.cpus_per_trial)
-    remote_cell = ray.remote(num_cpus=0, max_retries=0)(run_cell)
-    in_flight: dict[Any, str] = {}
-    summaries, failures = [], []
-    last_print, last_version = 0.0, -1
+            todo.append((t, m, key, plan_, content))
+    # interleave tasks so that concurrent trials hit different tasks
+    order_m = [m.name for m in p["methods"]]
+    order_t = [t.name for t in p["tasks"]]
+    todo.sort(key=lambda item: (order_m.index(item[1].name), order_t.index(item[0].name)))
+    # search data (train + val only) is read once per task and shared with every trial
+    search_data = {t.name: load_for_phase(t, data_root, prof, "search")
+                   for t in {item[0].name: item[0] for item in todo}.values()}
+    for t, m, key, plan_, content in todo:
+        cpus = args.cpus_per_trial if args.cpus_per_trial is not None else m.resources.cpus
+        gpus = args.gpus_per_trial if args.gpus_per_trial is not None else m.resources.gpus
+        cell = CellSpec(sweep=p["name"], suite=args.suite, task=t.name, method=m.name,
+                        profile=prof, cache_dir=cache_dir, storage_path=storage,
+                        workers=args.workers_per_trial, cpus_per_trial=cpus, gpus_per_trial=gpus)
+        cells[key] = (cell, m)
+        plans.append(plan_)
+        meta[key] = row_meta(cell, m, t, search_data[t.name].source, p["name"])
+        meta[key]["content"] = content
     t0 = time.perf_counter()
-    try:
-        while queue or in_flight:
-            while queue and len(in_flight) < slots:
-                t, m, key = queue.pop(0)
-                search_ref, source = data_refs[t.name]
-                cell = CellSpec(sweep=p["name"], suite=args.suite, task=t.name, method=m.name,
-                                profile=p["profile"], cache_dir=cache_dir, storage_path=storage,
-                                workers=args.workers_per_trial, cpus_per_trial=args.cpus_per_trial,
-                                gpus_per_trial=args.gpus_per_trial)
-                opts = CellOptions(results_dir=str(results_dir), storage_path=storage,
-                                   num_samples=p["profile"].num_samples, seeds=p["profile"].seeds,
-                                   max_concurrent=1, max_failures=args.max_failures,
-                                   data_source=source, data_root=str(data_root), tracker=tracker,
-                                   sweep_run_id=sweep_run)
-                in_flight[remote_cell.remote(cell, m, search_ref, opts, key)] = key
-            done, _ = ray.wait(list(in_flight), num_returns=1, timeout=2.0)
-            for ref in done:
-                key = in_flight.pop(ref)
-                try:
-                    summaries.append(ray.get(ref))
-                except Exception as exc:  # noqa: BLE001 - a broken cell never stops the sweep
-                    failures.append((key, exc))
-                    board.update.remote(key, state="FAILED")
-                    print(f"cell {key} failed: {type(exc).__name__}: {str(exc)[:500]}", file=sys.stderr)
-            version, states = ray.get(board.snapshot.remote())
-            now = time.perf_counter()
-            if (version != last_version and now - last_print > 5) or (not queue and not in_flight):
-                print(f"\n[{now - t0:6.0f} s] progress ({len(in_flight)} running, {len(queue)} queued)\n"
-                      + coverage_matrix(p, states), flush=True)
-                last_print, last_version = now, version
-    except KeyboardInterrupt:
+
+    def show(states):
+        full = {k: {"state": "done (earlier)"} for k in done_before}
+        full.update(states)
+        print(f"\n[{time.perf_counter() - t0:6.0f} s] progress\n" + coverage_matrix(p, full),
+              flush=True)
+
+    cb = None
+    interrupted = False
+    if todo:
+        try:
+            cb = run_cells(cells, plans, search_data, name=p["name"], storage_path=storage,
+                           results_dir=str(results_dir), meta=meta,
+                           final_loader=FinalDataLoader({t.name: t for t in p["tasks"]},
+                                                        str(data_root), prof),
+                           max_concurrent=_trial_slots(args), max_failures=args.max_failures,
+                           workers=args.workers_per_trial, cpus=args.cpus_per_trial or 1.0,
+                           gpus=args.gpus_per_trial or 0.0, tracker=tracker, sweep_run_id=sweep_run,
+                           progress=show)
+        except KeyboardInterrupt:
+            interrupted = True
+    unfinished = [item[2] for item in todo
+                  if not done_marker(results_dir, item[2], item[4]).exists()]
+    if interrupted or (cb is not None and unfinished and not cb.written):
         print("\ninterrupted: finished cells are saved; run the same command again to resume.",
               file=sys.stderr)
         tracker.finish(sweep_run, "KILLED")
@@ -294,13 +303,23 @@ def run(args) -> int:
     lb_text = finish_leaderboard(df, sweep_dir, tracker, sweep_run, args.reference)
     print("\n" + lb_text)
     elapsed = time.perf_counter() - t0
-    print(f"\nsweep {p['name']!r}: {len(summaries)} cell(s) run, {len(failures)} failed, "
-          f"{elapsed:.0f} s. Results: {sweep_dir / 'results.parquet'}; leaderboard: "
-          f"{sweep_dir / 'leaderboard'}")
-    tracker.log_metrics(sweep_run, {"wall_seconds": elapsed, "cells_failed": len(failures)}, step=0)
-    tracker.finish(sweep_run, "FINISHED" if not failures else "FAILED")
+    failed = sorted(set(df[(df.phase == "final") & (df.status != "ok")]["task"] + "/" +
+                        df[(df.phase == "final") & (df.status != "ok")]["method"]))
+    print(f"\nsweep {p['name']!r}: {len(todo)} cell(s) run now, {len(done_before)} finished "
+          f"earlier, {len(unfinished)} unfinished, cells with failed runs: {failed or 'none'}; "
+          f"{elapsed:.0f} s.\nResults: {sweep_dir / 'results.parquet'}\nLeaderboard: "
+          f"{sweep_dir / 'leaderboard'}\nMLflow UI: {ui_command_for(tracking_uri)}")
+    tracker.log_metrics(sweep_run, {"wall_seconds": elapsed, "cells_unfinished": len(unfinished)},
+                        step=0)
+    tracker.finish(sweep_run, "FINISHED" if not unfinished else "FAILED")
     ray.shutdown()
-    return 0 if not failures else 1
+    return 0 if not unfinished else 1
+
+
+def ui_command_for(tracking_uri: str) -> str:
+    from harness.tracking import ui_command
+
+    return ui_command(tracking_uri)
 
 
 def finish_leaderboard(df, sweep_dir: Path, tracker, sweep_run: str, reference: bool) -> str:

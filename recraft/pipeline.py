@@ -59,7 +59,7 @@ from torch import nn
 from harness.metrics import get_metric, nrmse_per_sample, rmse_per_sample
 from recraft.discretise import class_weights, discretise_targets
 from recraft.losses import FeatureAlignment, fld_loss, source_entropy
-from recraft.losses.alignment import LabelDistances, class_conditional_alignment
+from recraft.losses.alignment import INNER_ITERS, LabelDistances, class_conditional_alignment
 
 ReportFn = Callable[[int, dict, dict | None], None]
 
@@ -88,7 +88,7 @@ class AlignSettings:
     token_mode: str = "draws"            # 1D dense FLD: tokens as draws (paper) or per token (code)
     reference_schedule: bool = False     # FA lr ×10 + StepLR [20,40,60]×0.2 and m/N_b scaling
     schedule_scale: float = 1.0          # the profile's FA scale: StepLR milestones are × this
-    fa_stop_thr: float | None = 1e-5     # Sinkhorn stopping threshold (L2 marginal error), all FA
+    fa_stop_thr: float | None = 1e-4     # Sinkhorn stopping threshold (L2 marginal error), all FA
     fa_iters: int | None = None          # final-stage Sinkhorn iterations (None: the loss default)
     otdd_per_cluster: bool = True        # ORCA's Σ_k w_k OTDD(S, T_k); False: one OTDD per batch
     target_loss: str = "nrmse"           # probe: task loss logged during stage 1 ("none": off)
@@ -322,7 +322,8 @@ class _OTDDLabelTerms:
         self.classes, index = torch.unique(source_labels, sorted=True, return_inverse=True)
         self.parts = [source[index == c].detach() for c in range(len(self.classes))]
         self.reg = reg
-        self.kw = dict(stop_thr=1e-5 if stop_thr is None else stop_thr)
+        # the losses' own budget for these constants (INNER_ITERS final-stage iterations)
+        self.kw = dict(stop_thr=1e-4 if stop_thr is None else stop_thr, num_iter_max=INNER_ITERS)
         self.source_self = batched_entropic_ot(self.parts, self.parts, reg, **self.kw)
 
     @torch.no_grad()
@@ -330,10 +331,12 @@ class _OTDDLabelTerms:
         t_classes, t_index = torch.unique(clusters, sorted=True, return_inverse=True)
         t_parts = [target[t_index == k].detach() for k in range(len(t_classes))]
         n_s, n_t = len(self.parts), len(t_parts)
-        t_self = batched_entropic_ot(t_parts, t_parts, self.reg, **self.kw)
-        cross = batched_entropic_ot([s for s in self.parts for _ in range(n_t)],
-                                    [t for _ in range(n_s) for t in t_parts], self.reg, **self.kw)
-        st = cross.reshape(n_s, n_t) - 0.5 * self.source_self[:, None] - 0.5 * t_self[None, :]
+        # one solve: the n_s × n_t cross problems, then the n_t cluster self-problems
+        vals = batched_entropic_ot([s for s in self.parts for _ in range(n_t)] + t_parts,
+                                   [t for _ in range(n_s) for t in t_parts] + t_parts,
+                                   self.reg, **self.kw)
+        cross, t_self = vals[:n_s * n_t].reshape(n_s, n_t), vals[n_s * n_t:]
+        st = cross - 0.5 * self.source_self[:, None] - 0.5 * t_self[None, :]
         return LabelDistances(target_classes=t_classes, source_target=st.to(target.dtype),
                               target_target=None)
 
@@ -462,10 +465,13 @@ def _align(model, head, source, x_train, y_train, s: AlignSettings, optimizer_na
 
     def step(opt, loss: torch.Tensor) -> float:
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        # a loss without a graph (e.g. ORCA when every cluster of the batch has < 2 points, which
+        # it skips) is logged but changes nothing (the optimizer skips parameters without grads)
+        if loss.requires_grad:
+            loss.backward()
         opt.step()
         v = float(loss.detach())
-        if check is not None:
+        if check is not None and loss.requires_grad:
             check("align.loss", v)
         return v
 
@@ -657,6 +663,7 @@ def finetune(model: nn.Module, data_splits: Mapping[str, tuple[np.ndarray, np.nd
         if best_state is not None:
             best_state = {k: v.detach().cpu().clone() for k, v in best_state.items()}
         history = [dict(r) for r in resume.get("history", [])]
+        _set_rng_state(resume.get("rng"))  # dropout / drop-path draws continue as uninterrupted
         # keep the data order of an uninterrupted run
         for _ in range(start - 1):
             gen.permutation(len(x_tr))
@@ -697,7 +704,8 @@ def finetune(model: nn.Module, data_splits: Mapping[str, tuple[np.ndarray, np.nd
         history.append(dict(row, epoch=epoch))
         state = {"model": model.state_dict(), "optimizer": opt.state_dict(),
                  "scheduler": sched.state_dict(), "epoch": epoch, "best_val": best_val,
-                 "best_epoch": best_epoch, "best_model": best_state, "history": history}
+                 "best_epoch": best_epoch, "best_model": best_state, "history": history,
+                 "rng": _rng_state()}
         report(epoch, row, state)
     out = FinetuneResult(best_epoch=best_epoch, best_val=best_val, last_val=val, history=history,
                          seconds=time.perf_counter() - t0)
@@ -708,6 +716,21 @@ def finetune(model: nn.Module, data_splits: Mapping[str, tuple[np.ndarray, np.nd
             history[-1].update({test_key: best, test_last_key: last, "best_epoch": best_epoch})
         out.test, out.test_last = history[-1][test_key], history[-1][test_last_key]
     return out
+
+
+def _rng_state() -> dict[str, Any]:
+    out: dict[str, Any] = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        out["cuda"] = torch.cuda.get_rng_state_all()
+    return out
+
+
+def _set_rng_state(state: Mapping[str, Any] | None) -> None:
+    if not state:
+        return
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 def _test_scores(model, data_splits, s: FinetuneSettings, device, best_state,

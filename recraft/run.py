@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from harness.methods.contract import Method
 from harness.methods.discovery import get_method
 from harness.profiles import Profile, get_profile
 from harness.suites import get_suite
@@ -19,7 +20,7 @@ from harness.trial.data import load_for_phase
 from harness.trial.loop import SEED_KEY, run_local
 
 
-def run_one(method: str, task: str, data_root: str | Path, *, suite: str = "pdebench",
+def run_one(method: "str | Method", task: str, data_root: str | Path, *, suite: str = "pdebench",
             profile: str | Profile = "quick", config: Mapping[str, Any] | None = None,
             seed: int = 0, phase: str = "search", cache_dir: str | Path | None = None,
             on_report: Callable[[dict, str | None], None] | None = None,
@@ -29,10 +30,10 @@ def run_one(method: str, task: str, data_root: str | Path, *, suite: str = "pdeb
     per-epoch ``history``."""
     prof = get_profile(profile) if isinstance(profile, str) else profile
     t = get_suite(suite)[task]
-    m = get_method(method)
+    m = method if isinstance(method, Method) else get_method(method)
     cfg = dict(config) if config is not None else (m.test_config(t) if test_config else m.defaults(t))
     data = load_for_phase(t, data_root, prof, phase)
-    cell = CellSpec(sweep="local", suite=suite, task=task, method=method, profile=prof, phase=phase,
+    cell = CellSpec(sweep="local", suite=suite, task=task, method=m.name, profile=prof, phase=phase,
                     cache_dir=str(cache_dir) if cache_dir else None)
     cfg[SEED_KEY] = seed
     out = run_local(cell, m, data, cfg, on_report=on_report)

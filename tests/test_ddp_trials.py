@@ -99,13 +99,14 @@ def test_ddp_search_early_stops_without_hang_or_leak(ray_two_cpus, toy, tmp_path
                     storage_path=str(tmp_path / "train"))
     t0 = time.time()
     out = run_search(cell, toy, get_suite("pdebench")["advection"], _data(), num_samples=3,
-                     max_concurrent=1, storage_path=str(tmp_path / "tune"), seed=3, max_t=4)
+                     max_concurrent=1, storage_path=str(tmp_path / "tune"),
+                     results_dir=str(tmp_path / "results"), seed=3, max_t=4)
     assert time.time() - t0 < 400
     statuses = [t.status for t in out.trials]
     assert len(out.trials) == 3 and "failed" not in statuses, [t.error for t in out.trials]
     assert "stopped" in statuses                       # ASHA stopped at least one DDP trial
     assert out.trials[0].config["fit.lr"] == pytest.approx(0.05)   # paper defaults first
-    assert all(h.get("world_size") == 2 for t in out.trials for h in t.history)
+    assert all(t.last.get("world_size") == 2 for t in out.trials)
     ok, states = _released(ray)
     assert ok, f"leaked reservation: placement groups {states}, resources {ray.available_resources()}"
 
@@ -117,22 +118,44 @@ def test_single_worker_path_runs_the_same_loop(ray_two_cpus, toy, tmp_path):
     prof = PROFILES["smoke"].with_overrides(grace_period=1)
     cell = CellSpec("t", "pdebench", "advection", "toy-ddp", prof, workers=1)
     out = run_search(cell, toy, get_suite("pdebench")["advection"], _data(), num_samples=3,
-                     max_concurrent=1, storage_path=str(tmp_path / "tune"), seed=3, max_t=4)
+                     max_concurrent=1, storage_path=str(tmp_path / "tune"),
+                     results_dir=str(tmp_path / "results"), seed=3, max_t=4)
     assert [t.status for t in out.trials].count("ok") >= 1
-    assert all(h.get("world_size") == 1 for t in out.trials for h in t.history)
+    assert all(t.last.get("world_size") == 1 for t in out.trials)
     ok, states = _released(ray_two_cpus)
     assert ok, states
 
 
-def test_ddp_final_run_reports_test_metric(ray_two_cpus, toy, tmp_path):
-    from harness.cell import _final_ddp
+def test_ddp_final_runs_report_the_test_metric(ray_two_cpus, toy, tmp_path):
+    """A whole cell on the DDP path: search, then final seeded runs as TorchTrainer trials."""
+    from harness.engine import CellPlan, row_meta, run_cells
+    from harness.results import read_results
     from harness.trial.context import CellSpec
-    from harness.trial.loop import SEED_KEY
 
-    cell = CellSpec("t", "pdebench", "advection", "toy-ddp", PROFILES["smoke"], phase="final",
-                    workers=2, storage_path=str(tmp_path / "final"))
-    out = ray_two_cpus.get(ray_two_cpus.remote(num_cpus=0)(_final_ddp).remote(
-        cell, toy, _data(), {"fit.lr": 0.05, "fit.epochs": 4, SEED_KEY: 1}))
-    assert out["status"] == "ok", out.get("error")
-    assert np.isfinite(out["metrics"]["test_nrmse"])
-    assert out["metrics"]["world_size"] == 2
+    task = get_suite("pdebench")["advection"]
+    cell = CellSpec("t", "pdebench", "advection", "toy-ddp", PROFILES["smoke"], workers=2,
+                    storage_path=str(tmp_path / "train"))
+    key = "advection/toy-ddp"
+    plan = CellPlan(key, "advection", "toy-ddp", "val_nrmse", "min", toy.search_space(task),
+                    toy.defaults(task), num_samples=1, seeds=2, max_t=4, grace_period=1)
+    data = _data()
+    final = TaskData(**{**data.__dict__, "x": {**data.x, "test": data.x["val"]},
+                        "y": {**data.y, "test": data.y["val"]}})
+
+    def loader(k):
+        from harness.engine import register
+
+        register(f"final:{k}", final)
+
+    cb = run_cells({key: (cell, toy)}, [plan], {"advection": data}, name="ddp-final",
+                   storage_path=str(tmp_path / "tune"), results_dir=str(tmp_path / "results"),
+                   meta={key: row_meta(cell, toy, task, "synthetic", "t")}, final_loader=loader,
+                   workers=2)
+    finals = [r for r in cb.records.values() if r.phase == "final"]
+    assert sorted(r.seed for r in finals) == [1, 2]
+    assert all(r.status == "ok" and np.isfinite(r.last["test_nrmse"]) for r in finals)
+    assert all(r.last["world_size"] == 2 for r in finals)
+    rows = read_results(tmp_path / "results")
+    assert len(rows[(rows.phase == "final") & (rows.split == "test") & (rows.status == "ok")]) == 2
+    ok, states = _released(ray_two_cpus)
+    assert ok, states

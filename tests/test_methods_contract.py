@@ -292,13 +292,8 @@ def test_final_phase_reports_the_test_metric(tiny_root):
 
 
 # ----------------------------------------------------------------------------- adapter edge
-@pytest.mark.xfail(strict=True, reason=(
-    "harness/methods/space.py to_tune: tune.qrandint(low, high, step) quantizes to multiples of "
-    "step counted from 0, not from low, so IntRange(1, 9, 2) samples {2, 4, 6, 8}: all outside "
-    "the spec. No shipped space has such a range (align.fa_steps is 20..100 step 20) and the "
-    "sweep's OptunaSearch re-derives IntDistribution(1, 9, step=2) correctly, but any Tune path "
-    "that samples the domain itself breaks. Remove this marker once to_tune is fixed."))
 def test_tune_int_grid_not_anchored_at_zero():
+    """tune.qrandint counts its grid from 0; an IntRange(1, 9, 2) must still sample 1, 3, ... 9."""
     spec = IntRange(1, 9, 2)
     dom = to_tune({"finetune.k": spec})["finetune.k"]
     values = {v.item() if isinstance(v, np.generic) else v

@@ -121,15 +121,21 @@ def discover(directories: Iterable[Path] | None = None,
             try:
                 module = _load_file(path)
             except Exception as exc:  # noqa: BLE001 - a broken plugin must not break the harness
-                entries[path.stem] = MethodEntry(path.stem, str(path), error=_short_error(exc))
+                _add_broken(entries, path, _short_error(exc))
                 continue
             classes = _classes_in(module)
             if not classes:
-                entries[path.stem] = MethodEntry(path.stem, str(path),
-                                                 error="no Method subclass with a `name` found")
+                _add_broken(entries, path, "no Method subclass with a `name` found")
             for cls in classes:
                 add(cls, str(path))
     return entries
+
+
+def _add_broken(entries: dict[str, MethodEntry], path: Path, error: str) -> None:
+    """A file that could not be loaded, under its stem — or its path when the stem is taken, so a
+    broken file never hides a working method of the same name."""
+    key = path.stem if path.stem not in entries else str(path)
+    entries[key] = MethodEntry(key, str(path), error=error)
 
 
 def get_method(name: str, entries: dict[str, MethodEntry] | None = None) -> Method:

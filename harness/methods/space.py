@@ -178,8 +178,13 @@ def to_tune(space: Mapping[str, Param]) -> dict[str, Any]:
         elif isinstance(p, Float):
             out[k] = tune.uniform(p.low, p.high)
         elif isinstance(p, IntRange):
-            # tune.qrandint's upper bound is inclusive
-            out[k] = tune.qrandint(p.low, p.high, p.step) if p.step > 1 else tune.randint(p.low, p.high + 1)
+            if p.step == 1:
+                out[k] = tune.randint(p.low, p.high + 1)        # randint's upper bound is exclusive
+            elif p.low % p.step == 0:
+                out[k] = tune.qrandint(p.low, p.high, p.step)   # inclusive, on multiples of step
+            else:
+                # qrandint's grid is anchored at 0, not at low: list the grid explicitly
+                out[k] = tune.choice(list(range(p.low, p.high + 1, p.step)))
         elif isinstance(p, Choice):
             out[k] = tune.choice(list(p.options))
         elif isinstance(p, Fixed):

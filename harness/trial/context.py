@@ -69,7 +69,7 @@ class TrialContext:
     history: list[dict] = field(default_factory=list)
     stage_seconds: dict[str, float] = field(default_factory=dict)
     cache_events: list[tuple[str, str]] = field(default_factory=list)
-    _first_loss: float | None = None
+    _first_losses: dict[str, float] = field(default_factory=dict)
 
     @property
     def metric_key(self) -> str:
@@ -88,11 +88,15 @@ class TrialContext:
         """Raise :class:`Diverged` when a loss is NaN/inf or has exploded."""
         if value is None or not math.isfinite(value):
             raise Diverged(f"{name} became {value} (non-finite)")
+        if not name.endswith("loss"):
+            return
         factor = self.cell.explode_factor if self.cell else 1e6
-        if self._first_loss is None and name.endswith("loss"):
-            self._first_loss = max(abs(value), 1e-12)
-        elif self._first_loss is not None and name.endswith("loss") and abs(value) > factor * self._first_loss:
-            raise Diverged(f"{name} exploded to {value:.3g} (first value {self._first_loss:.3g})")
+        first = self._first_losses.get(name)
+        if first is None:
+            if value != 0:          # a zero first value is no scale to compare against
+                self._first_losses[name] = abs(value)
+        elif abs(value) > factor * first:
+            raise Diverged(f"{name} exploded to {value:.3g} (first value {first:.3g})")
 
     def report(self, epoch: int, metrics: Mapping[str, Any], state: Mapping[str, Any] | None = None) -> None:
         """Report one epoch's metrics (and optionally a checkpoint of ``state``) to the runtime."""

@@ -477,7 +477,8 @@ def class_conditional_alignment(source: Tensor, source_labels: Tensor, target: T
             raise ValueError("distances lack the target-target block (target_pairs=False)")
         return otdd(target, t_index, distances.target_target.to(target.dtype))
 
-    total = target.new_zeros(())
+    # zero that stays on the graph: a batch whose clusters are all too small still backpropagates
+    total = target.sum() * 0.0
     m = target.shape[0]
     for k_pos, k in enumerate(t_classes.tolist()):
         members = t_index == k_pos
