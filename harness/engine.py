@@ -92,13 +92,17 @@ _REGISTRY: dict[str, Any] = {}
 
 
 def data_registry():
+    """The registry actor: created (and kept alive) by the first process that asks — the driver."""
     import ray
 
     job = ray.get_runtime_context().get_job_id()
     if job not in _REGISTRY:
         _REGISTRY.clear()
-        _REGISTRY[job] = ray.remote(num_cpus=0)(DataRegistry).options(
-            name=REGISTRY_ACTOR, get_if_exists=True).remote()
+        try:
+            _REGISTRY[job] = ray.get_actor(REGISTRY_ACTOR)
+        except ValueError:
+            _REGISTRY[job] = ray.remote(num_cpus=0)(DataRegistry).options(
+                name=REGISTRY_ACTOR, get_if_exists=True).remote()
     return _REGISTRY[job]
 
 
@@ -112,14 +116,21 @@ def register(key: str, data) -> None:
 _LOCAL_DATA: dict[str, Any] = {}
 
 
-def fetch(key: str):
+def fetch(key: str, fallback: Callable[[], Any] | None = None):
     """The TaskData registered under ``key`` (cached per worker process, by object id, so a
-    re-registered key is fetched anew)."""
+    re-registered key is fetched anew). ``fallback`` reads it from disk when nothing is
+    registered — after a resumed sweep, for a cell whose search ended before the interruption."""
     import ray
 
-    wrapped = ray.get(ray.get_actor(REGISTRY_ACTOR).get.remote(key))
+    try:
+        wrapped = ray.get(data_registry().get.remote(key))
+    except ValueError:
+        wrapped = None
     if wrapped is None:
-        raise KeyError(f"no data registered under {key!r}")
+        if fallback is None:
+            raise KeyError(f"no data registered under {key!r}")
+        register(key, fallback())
+        wrapped = ray.get(data_registry().get.remote(key))
     oid = wrapped[0].hex()
     if oid not in _LOCAL_DATA:
         if len(_LOCAL_DATA) > 16:
@@ -130,6 +141,19 @@ def fetch(key: str):
 
 def data_key(cell_key: str, task: str, phase: str) -> str:
     return f"search:{task}" if phase == "search" else f"final:{cell_key}"
+
+
+def cell_data(cell, cell_key: str, phase: str):
+    """The data a trial of ``cell`` may read in ``phase`` (search: train+val; final: +test)."""
+    def read():
+        from harness.suites import get_suite
+        from harness.trial.data import load_for_phase
+
+        if not cell.data_root:
+            raise KeyError(f"no data registered for {cell_key} ({phase}) and no data_root to read")
+        return load_for_phase(get_suite(cell.suite)[cell.task], cell.data_root, cell.profile, phase)
+
+    return fetch(data_key(cell_key, cell.task, phase), fallback=read)
 
 
 # ----------------------------------------------------------------------------- trainables
@@ -144,7 +168,7 @@ def sweep_trainable(config: dict, cells: Mapping[str, tuple] = None) -> None:
     torch.set_num_threads(max(1, int(cell.cpus_per_trial)))
     from dataclasses import replace
 
-    data = fetch(data_key(key, cell.task, phase))
+    data = cell_data(cell, key, phase)
     tune_trainable(method_config(config) | {SEED_KEY: config[SEED_KEY]},
                    cell=replace(cell, phase=phase), method=method, data=data)
 
@@ -161,7 +185,7 @@ def sweep_train_loop(config: dict, cells: Mapping[str, tuple] = None) -> None:
     key, phase = config[CELL_KEY], config[PHASE_KEY]
     cell, method = cells[key]
     torch.set_num_threads(max(1, int(cell.cpus_per_trial)))
-    data = fetch(data_key(key, cell.task, phase))
+    data = cell_data(cell, key, phase)
     trial_body(TrainSession(), replace(cell, phase=phase), method, data,
                method_config(config) | {SEED_KEY: config[SEED_KEY]})
 
@@ -310,6 +334,19 @@ class CellSearcher(Searcher):
             if st["best_config"] is not None and plan.seeds > 0 and self.on_search_done is not None:
                 self.on_search_done(key)
 
+    def save(self, checkpoint_path: str) -> None:
+        """Tune checkpoints the searcher with the experiment; resume restores every study."""
+        import cloudpickle
+
+        with open(checkpoint_path, "wb") as fh:
+            cloudpickle.dump(self.__dict__, fh)
+
+    def restore(self, checkpoint_path: str) -> None:
+        import pickle
+
+        with open(checkpoint_path, "rb") as fh:
+            self.__dict__.update(pickle.load(fh))
+
     def get_state(self) -> dict:
         return {"state": self.state, "trial_cell": self.trial_cell, "trial_best": self.trial_best,
                 "trial_config": self.trial_config,
@@ -402,6 +439,20 @@ def _numeric(metrics: Mapping[str, Any]) -> dict[str, float]:
             if not isinstance(v, bool) and isinstance(v, (int, float)) and k not in skip}
 
 
+def trial_error_text(trial) -> str:
+    """The end of a failed trial's error (from its error.txt), for the results table."""
+    path = getattr(trial, "error_file", None)
+    try:
+        if path and Path(path).exists():
+            text = Path(path).read_text(errors="replace").strip()
+            lines = [ln for ln in text.splitlines() if ln.strip()]
+            # the last line is the exception; keep a little traceback context before it
+            return "\n".join(lines[-6:])[-4000:]
+    except OSError:
+        pass
+    return str(getattr(trial, "error_msg", None) or "the trial raised (no error file found)")[-4000:]
+
+
 def _callback_base():
     from ray.tune import Callback
 
@@ -462,6 +513,44 @@ class SweepCallback(_callback_base()):
         rec.run_id = self.tracker.trial_run(parent, name, rec.config, tags, run_key=key)
 
     # -- Tune events
+    def on_step_begin(self, iteration, trials, **info):
+        if getattr(self, "_synced", False):
+            return
+        self._synced = True
+        # after Tuner.restore this callback comes back as it was pickled when the experiment
+        # started: rebuild the records of trials that ended before the interruption
+        for trial in trials:
+            if trial.trial_id in self.records or not trial.config:
+                continue
+            cfg = unwrap(trial.config)
+            if CELL_KEY not in cfg or cfg[CELL_KEY] not in self.plans:
+                continue
+            rec = self._record(trial)
+            rec.last = dict(trial.last_result or {})
+            rec.epochs = int(rec.last.get("training_iteration", 0) or 0)
+            plan = self.plans[rec.cell]
+            try:
+                stats = trial.metric_analysis.get(plan.metric) or {}
+            except AttributeError:
+                stats = {}
+            best = stats.get("min" if plan.mode == "min" else "max")
+            if best is None:
+                best = rec.last.get(plan.metric, math.nan)
+            rec.best = float(best) if best is not None else math.nan
+            status = trial.status
+            if status == "TERMINATED":
+                self._end(trial, "ok")
+            elif status == "ERROR":
+                self._end(trial, "failed", "the trial raised before the sweep was interrupted")
+        if self.searcher is not None:
+            for key, st in self.searcher.state.items():
+                if st.get("searched") and st.get("best_config") is not None:
+                    self._open_cell_state(key)
+
+    def _open_cell_state(self, key: str) -> None:
+        if key not in self.written:
+            self.cell_state[key]["state"] = "final"
+
     def on_trial_start(self, iteration, trials, trial, **info):
         rec = self._record(trial)
         rec.started = time.time()
@@ -508,8 +597,7 @@ class SweepCallback(_callback_base()):
         self._end(trial, "ok")
 
     def on_trial_error(self, iteration, trials, trial, **info):
-        err = getattr(trial, "error_msg", None) or "the trial raised (see its error.txt)"
-        self._end(trial, "failed", str(err)[-4000:])
+        self._end(trial, "failed", trial_error_text(trial))
 
     def on_step_end(self, iteration, trials, **info):
         now = time.time()
@@ -523,7 +611,19 @@ class SweepCallback(_callback_base()):
 
     # -- cells
     def _maybe_finish_cell(self, key: str) -> None:
+        if key not in self.written and \
+                done_marker(self.results_dir, key, self.meta[key].get("content", "")).exists():
+            # finished before a resume: its rows are already in the table
+            self.written.add(key)
+            self.cell_state[key]["state"] = "done"
         if key in self.written:
+            # a trial of a finished cell that ran at an interruption is rerun by the restore
+            # (Tune restores at trial granularity): its result is not written again, and the cell
+            # run it reopened is closed again
+            run = self.cell_runs.get(key)
+            if self.tracker is not None and run and not any(
+                    r.status == "running" for r in self.records.values() if r.cell == key):
+                self.tracker.finish(run, "FINISHED")
             return
         plan = self.plans[key]
         recs = [r for r in self.records.values() if r.cell == key]
@@ -602,14 +702,19 @@ def done_marker(results_dir: str | Path, cell_key: str, content: str = "") -> Pa
     return Path(results_dir) / "cells" / f"{cell_key.replace('/', '__')}{suffix}.json"
 
 
+def cell_description(task, method, profile, plan: "CellPlan") -> dict[str, Any]:
+    """Everything that decides a cell's results, in readable form (for diffs on resume)."""
+    return {"task_version": task.version, "method_version": method.version,
+            "profile": repr(profile),
+            "space": {k: p.describe() for k, p in sorted(plan.space.items())},
+            "defaults": json.loads(json.dumps(plan.defaults, default=str)),
+            "num_samples": plan.num_samples, "seeds": plan.seeds, "max_t": plan.max_t,
+            "grace_period": plan.grace_period, "search_seed": plan.search_seed}
+
+
 def cell_content_key(task, method, profile, plan: "CellPlan") -> str:
-    """A content hash of everything that decides a cell's results."""
-    space = {k: p.describe() for k, p in sorted(plan.space.items())}
-    return config_hash({"task": task.name, "task_version": task.version, "method": method.name,
-                        "method_version": method.version, "profile": repr(profile),
-                        "space": space, "defaults": plan.defaults, "num_samples": plan.num_samples,
-                        "seeds": plan.seeds, "max_t": plan.max_t, "grace": plan.grace_period,
-                        "search_seed": plan.search_seed})
+    """A content hash of :func:`cell_description`."""
+    return config_hash(cell_description(task, method, profile, plan))
 
 
 def row_meta(cell, method, task, data_source: str, sweep: str, extra_tags: Mapping | None = None) -> dict:
@@ -648,7 +753,8 @@ def run_cells(cells: Mapping[str, tuple], plans: list[CellPlan], search_data: Ma
               final_loader: Callable[[str], None] | None = None, max_concurrent: int = 1,
               max_failures: int = 0, workers: int = 1, cpus: float = 1.0, gpus: float = 0.0,
               tracker=None, sweep_run_id: str | None = None,
-              progress: Callable[[dict], None] | None = None) -> SweepCallback:
+              progress: Callable[[dict], None] | None = None,
+              restore_path: str | None = None) -> SweepCallback:
     """Run every cell's search and final runs in one Tune experiment; returns the callback, which
     holds every trial's record (rows are written as cells finish)."""
     from ray import tune
@@ -660,6 +766,13 @@ def run_cells(cells: Mapping[str, tuple], plans: list[CellPlan], search_data: Ma
     callback = SweepCallback(plans, meta, results_dir, tracker=tracker, sweep_run_id=sweep_run_id,
                              progress=progress)
     callback.searcher = searcher
+    if restore_path is not None:
+        # a resumed experiment: Tune restores the searcher (every cell's study), the scheduler,
+        # finished trials and this callback as they were checkpointed; unfinished trials rerun
+        tuner = tune.Tuner.restore(restore_path, trainable=trainable, resume_unfinished=True,
+                                   resume_errored=True)
+        tuner.fit()
+        return _restored_callback(tuner, callback)
     tuner = tune.Tuner(
         trainable, param_space={},
         tune_config=tune.TuneConfig(search_alg=searcher, scheduler=CellScheduler(plans),
@@ -671,3 +784,14 @@ def run_cells(cells: Mapping[str, tuple], plans: list[CellPlan], search_data: Ma
                                   checkpoint_config=tune.CheckpointConfig(num_to_keep=1)))
     tuner.fit()
     return callback
+
+
+def _restored_callback(tuner, fallback: SweepCallback) -> SweepCallback:
+    """The callback object a restored Tuner actually used (it was unpickled with the run config)."""
+    try:
+        for cb in tuner._local_tuner.get_run_config().callbacks or []:
+            if isinstance(cb, SweepCallback):
+                return cb
+    except AttributeError:
+        pass
+    return fallback

@@ -175,8 +175,9 @@ def _ray_init(args) -> None:
     kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
                               "runtime_env": {"env_vars": env}, "configure_logging": True,
                               "logging_level": "ERROR"}
-    if args.address:
-        kwargs["address"] = args.address
+    # without --address, always start a private local instance, never attach to a cluster that
+    # happens to run on this machine
+    kwargs["address"] = args.address or "local"
     ray.init(**kwargs)
 
 
@@ -197,8 +198,8 @@ def _trial_slots(args) -> int:
 def run(args) -> int:
     import ray
 
-    from harness.engine import (CellPlan, FinalDataLoader, cell_content_key, done_marker, row_meta,
-                                run_cells)
+    from harness.engine import (CellPlan, FinalDataLoader, cell_content_key, cell_description,
+                                done_marker, row_meta, run_cells)
     from harness.results import read_results, write_table
     from harness.trial.context import CellSpec
     from harness.trial.data import load_for_phase
@@ -233,7 +234,7 @@ def run(args) -> int:
     tracker.mark_stale_running(sweep_run)
 
     # cells to run: planned, and not finished (same content) by an earlier run of this sweep
-    cells, plans, meta, todo, done_before = {}, [], {}, [], set()
+    cells, plans, meta, todo, done_before, described, every = {}, [], {}, [], set(), {}, []
     for t in p["tasks"]:
         for m in p["methods"]:
             key = f"{t.name}/{m.name}"
@@ -245,10 +246,14 @@ def run(args) -> int:
                              seeds=prof.seeds, max_t=prof.epochs(t.defaults.epochs),
                              grace_period=prof.grace_period, search_seed=0)
             content = cell_content_key(t, m, prof, plan_)
+            described[key] = {"content": content,
+                              "description": cell_description(t, m, prof, plan_)}
+            every.append((t, m, key, plan_, content))
             if done_marker(results_dir, key, content).exists():
                 done_before.add(key)
                 continue
             todo.append((t, m, key, plan_, content))
+    part, restore_path = resume_plan(sweep_dir, storage, p["name"], todo, described, results_dir)
     # interleave tasks so that concurrent trials hit different tasks
     order_m = [m.name for m in p["methods"]]
     order_t = [t.name for t in p["tasks"]]
@@ -256,13 +261,17 @@ def run(args) -> int:
     # search data (train + val only) is read once per task and shared with every trial
     search_data = {t.name: load_for_phase(t, data_root, prof, "search")
                    for t in {item[0].name: item[0] for item in todo}.values()}
-    for t, m, key, plan_, content in todo:
+    # every planned cell gets a trainable entry: a resumed experiment re-adds its finished trials
+    for t, m, key, plan_, content in every:
         cpus = args.cpus_per_trial if args.cpus_per_trial is not None else m.resources.cpus
         gpus = args.gpus_per_trial if args.gpus_per_trial is not None else m.resources.gpus
         cell = CellSpec(sweep=p["name"], suite=args.suite, task=t.name, method=m.name,
                         profile=prof, cache_dir=cache_dir, storage_path=storage,
-                        workers=args.workers_per_trial, cpus_per_trial=cpus, gpus_per_trial=gpus)
+                        workers=args.workers_per_trial, cpus_per_trial=cpus, gpus_per_trial=gpus,
+                        data_root=str(data_root))
         cells[key] = (cell, m)
+        if key in done_before:
+            continue
         plans.append(plan_)
         meta[key] = row_meta(cell, m, t, search_data[t.name].source, p["name"])
         meta[key]["content"] = content
@@ -278,14 +287,17 @@ def run(args) -> int:
     interrupted = False
     if todo:
         try:
-            cb = run_cells(cells, plans, search_data, name=p["name"], storage_path=storage,
+            if restore_path:
+                print(f"resuming the interrupted sweep from {restore_path} "
+                      f"({len(todo)} unfinished cell(s))", flush=True)
+            cb = run_cells(cells, plans, search_data, name=part, storage_path=storage,
                            results_dir=str(results_dir), meta=meta,
                            final_loader=FinalDataLoader({t.name: t for t in p["tasks"]},
                                                         str(data_root), prof),
                            max_concurrent=_trial_slots(args), max_failures=args.max_failures,
                            workers=args.workers_per_trial, cpus=args.cpus_per_trial or 1.0,
                            gpus=args.gpus_per_trial or 0.0, tracker=tracker, sweep_run_id=sweep_run,
-                           progress=show)
+                           progress=show, restore_path=restore_path)
         except KeyboardInterrupt:
             interrupted = True
     unfinished = [item[2] for item in todo
@@ -314,6 +326,74 @@ def run(args) -> int:
     tracker.finish(sweep_run, "FINISHED" if not unfinished else "FAILED")
     ray.shutdown()
     return 0 if not unfinished else 1
+
+
+class PlanChanged(ValueError):
+    """Rerunning an interrupted sweep with a different plan (space, budgets, versions, cells)."""
+
+
+def resume_plan(sweep_dir: Path, storage: str, name: str, todo: list, described: dict,
+                results_dir: Path) -> tuple[str, str | None]:
+    """(Tune experiment name, path to restore or None) for this run of the sweep.
+
+    A sweep runs in *parts*: one Tune experiment each, recorded in ``plan.json``. If the last part
+    has unfinished cells and its experiment can be restored, this run resumes it (searcher state,
+    finished trials, MLflow runs), provided every unfinished cell is planned exactly as before;
+    otherwise the difference is shown and a new ``--name`` suggested. Cells added to a sweep whose
+    parts are all finished run in a new part.
+    """
+    import json as _json
+
+    from ray import tune
+
+    from harness.engine import done_marker
+
+    plan_file = sweep_dir / "plan.json"
+    saved = _json.loads(plan_file.read_text()) if plan_file.exists() else {"parts": []}
+    current = {item[2]: described[item[2]] for item in todo}
+    last = saved["parts"][-1] if saved["parts"] else None
+    if last is not None:
+        unfinished = {k: v for k, v in last["cells"].items()
+                      if not done_marker(results_dir, k, v["content"]).exists()}
+        path = f"{storage.rstrip('/')}/{last['tune_name']}"
+        if unfinished and tune.Tuner.can_restore(path):
+            diff = plan_diff(unfinished, current)
+            if diff:
+                raise PlanChanged(
+                    f"sweep {name!r} was interrupted and its unfinished cells were planned "
+                    f"differently:\n{diff}\nRerun the original command to finish it, or start a "
+                    f"new sweep with --name {name}-2.")
+            return last["tune_name"], path
+    tune_name = name if not saved["parts"] else f"{name}.{len(saved['parts']) + 1}"
+    if todo:
+        saved["parts"].append({"tune_name": tune_name, "cells": current})
+        tmp = plan_file.with_suffix(".tmp")
+        tmp.write_text(_json.dumps(saved, indent=1, default=str))
+        tmp.replace(plan_file)
+    return tune_name, None
+
+
+def plan_diff(before: dict, now: dict) -> str:
+    """Readable differences between saved and current cell plans."""
+    lines = []
+    for key in sorted(set(before) | set(now)):
+        if key not in now:
+            lines.append(f"  {key}: planned before, not now (was it dropped from --tasks/--methods?)")
+            continue
+        if key not in before:
+            lines.append(f"  {key}: new cell")
+            continue
+        a, b = before[key]["description"], now[key]["description"]
+        for field_ in sorted(set(a) | set(b)):
+            if a.get(field_) != b.get(field_):
+                if isinstance(a.get(field_), dict) and isinstance(b.get(field_), dict):
+                    for k in sorted(set(a[field_]) | set(b[field_])):
+                        if a[field_].get(k) != b[field_].get(k):
+                            lines.append(f"  {key}: {field_}.{k}: {a[field_].get(k)!r} -> "
+                                         f"{b[field_].get(k)!r}")
+                else:
+                    lines.append(f"  {key}: {field_}: {a.get(field_)!r} -> {b.get(field_)!r}")
+    return "\n".join(lines)
 
 
 def ui_command_for(tracking_uri: str) -> str:
@@ -367,6 +447,12 @@ def main(argv: list[str] | None = None) -> int:
         return run(args)
     except (ValueError, DataError, KeyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        try:
+            import ray
+
+            ray.shutdown()
+        except Exception:  # noqa: BLE001
+            pass
         return 2
 
 

@@ -85,6 +85,8 @@ class FineTuningMethod(Method):
         from recraft.model import build_target_model
 
         x, y = ctx.data.split("train")
+        # the same initial weights whether or not stage 1 came from the cache
+        torch.manual_seed(ctx.seed)
         return build_target_model(self._backbone(ctx), x.shape[1:], y.shape[1:],
                                   target_seq_len=ctx.task.defaults.target_seq_len,
                                   embedder_init=self.embedder_init, align=align, dropout=0.0)
@@ -98,7 +100,8 @@ class FineTuningMethod(Method):
             fld_epochs=prof.fld_epochs(int(config.get("align.fld_epochs", 0))) if self.fld != "none" else 0,
             lr=float(config["align.lr"]),
             n_classes=task.defaults.n_label_classes, train_source_head=self.train_source_head,
-            token_mode=self.token_mode, reference_schedule=self.reference_schedule)
+            token_mode=self.token_mode, reference_schedule=self.reference_schedule,
+            schedule_scale=prof.fa_scale, target_loss=task.defaults.train_loss)
 
     # ---- stages
     def stage_align(self, ctx, config, upstream):

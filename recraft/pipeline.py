@@ -39,7 +39,12 @@ counted per step (``fa_unconverged`` in the log) and summarised in one warning a
 Probes (App. B bound terms): before the first and after the last step, on a fixed subset of up to
 ``probe_size`` training samples, the configured FA and FLD terms, ``H(Z_s)`` of the pseudo source
 labels and the target loss of the current model (``target_loss``) are logged (``probe_start.*``,
-``probe_end.*``). FLD steps also log the target loss of their batch (same forward pass, free).
+``probe_end.*``), with the model in eval mode. FLD steps also log the target loss of their batch
+(same forward pass, free).
+
+Both stages seed torch's global RNG from ``seed`` on entry, so dropout draws do not depend on what
+ran before them (e.g. whether the source side or stage 1 came from a cache); stage-2 checkpoints
+carry the RNG state, so a resumed run matches an uninterrupted one bit for bit.
 
 Everything here is plain PyTorch: no Ray. The harness's trials and :mod:`recraft.run` call it.
 """
@@ -92,7 +97,7 @@ class AlignSettings:
     fa_iters: int | None = None          # final-stage Sinkhorn iterations (None: the loss default)
     otdd_per_cluster: bool = True        # ORCA's Σ_k w_k OTDD(S, T_k); False: one OTDD per batch
     target_loss: str = "nrmse"           # probe: task loss logged during stage 1 ("none": off)
-    probe_size: int = 64                 # samples of the start/end probes (0: no probes)
+    probe_size: int = 32                 # samples of the start/end probes (0: no probes)
 
     @property
     def active(self) -> bool:
@@ -373,6 +378,7 @@ def run_alignment(model, source, x_train: np.ndarray, y_train: np.ndarray, s: Al
         raise ValueError(f"combine must be 'joint' or 'sequential', got {s.combine!r}")
     t0 = time.perf_counter()
     gen = np.random.default_rng(seed)
+    torch.manual_seed(seed)  # dropout draws do not depend on what ran before (e.g. a cache miss)
     n = len(x_train)
     model = model.to(device)
     dense_1d = model.kind == "1d" and model.task == "dense"
@@ -463,7 +469,7 @@ def _align(model, head, source, x_train, y_train, s: AlignSettings, optimizer_na
                 tl = float(task_loss(model.head(feats), _to_tensor(y_train[idx], device)))
         return loss, ent, tl
 
-    def step(opt, loss: torch.Tensor) -> float:
+    def step(opt, loss: torch.Tensor, name: str = "align.loss") -> float:
         opt.zero_grad(set_to_none=True)
         # a loss without a graph (e.g. ORCA when every cluster of the batch has < 2 points, which
         # it skips) is logged but changes nothing (the optimizer skips parameters without grads)
@@ -472,7 +478,7 @@ def _align(model, head, source, x_train, y_train, s: AlignSettings, optimizer_na
         opt.step()
         v = float(loss.detach())
         if check is not None and loss.requires_grad:
-            check("align.loss", v)
+            check(name, v)  # one name per objective: the explosion check compares like with like
         return v
 
     probe_idx = (np.sort(np.random.default_rng(seed + 7919).permutation(n)[:min(s.probe_size, n)])
@@ -482,6 +488,13 @@ def _align(model, head, source, x_train, y_train, s: AlignSettings, optimizer_na
     def probe(tag: str) -> dict[str, float]:
         if probe_idx is None:
             return {}
+        model.eval()  # deterministic measurements (no dropout / drop-path)
+        try:
+            return _probe(tag)
+        finally:
+            model.train()
+
+    def _probe(tag: str) -> dict[str, float]:
         row: dict[str, float] = {}
         if use_fa:
             row[f"{tag}.fa"] = float(fa_term(probe_idx))
@@ -520,7 +533,7 @@ def _align(model, head, source, x_train, y_train, s: AlignSettings, optimizer_na
                      if s.reference_schedule and not otdd else 1.0)
             for it in range(s.fa_steps):
                 fa_v = fa_term(fa_batch_idx())
-                v = step(opt, scale * fa_v)
+                v = step(opt, scale * fa_v, "align.fa_loss")
                 if sched is not None:
                     sched.step()
                 log.append({"step": it, "fa": float(fa_v.detach()), "loss": v,
@@ -544,7 +557,7 @@ def _align(model, head, source, x_train, y_train, s: AlignSettings, optimizer_na
                     chunks = [(b, 1.0) for b in _fld_batches(gen, n, s.fld_batch)]
                 for chunk, w in chunks:
                     fld_v, ent, tl = fld_term(chunk)
-                    v = step(opt, w * fld_v)
+                    v = step(opt, w * fld_v, "align.fld_loss")
                     row = {"step": it, "fld": float(fld_v.detach()), "source_entropy": ent, "loss": v}
                     if tl is not None:
                         row["target_loss"] = tl
@@ -635,6 +648,7 @@ def finetune(model: nn.Module, data_splits: Mapping[str, tuple[np.ndarray, np.nd
     x_tr, y_tr = data_splits["train"]
     x_va, y_va = data_splits["val"]
     gen = np.random.default_rng(seed + 17)
+    torch.manual_seed(seed + 17)  # dropout draws do not depend on earlier stages or cache hits
     model = model.to(device)
     for p in model.parameters():
         p.requires_grad_(True)

@@ -57,7 +57,7 @@ def ray_two_cpus():
     os.environ.setdefault("RAY_TRAIN_V2_ENABLED", "0")
     import ray
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
              runtime_env={"env_vars": {"RAY_TRAIN_V2_ENABLED": "0"}})
     yield ray
     ray.shutdown()

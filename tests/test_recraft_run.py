@@ -94,7 +94,7 @@ def test_minilm_body_runs_stage_one_offline(roots, monkeypatch):
 
     monkeypatch.setattr(family, "run_alignment", spy)
     prof = get_profile("quick").with_overrides(backbone_1d="minilm", finetune_epochs=1,
-                                               source_samples=32, source_head_epochs=1)
+                                               source_samples=16, source_head_epochs=1)
     out = run_one("recraft", "advection", roots["tiny"], profile=prof, test_config=True)
     assert out["status"] == "ok" and captured["backbone"] == "minilm"
     before, after = captured["before"], captured["after"]

@@ -35,6 +35,7 @@ class CellSpec:
     phase: str = "search"               # "search" (validation) or "final" (test)
     cache_dir: str | None = None        # shared stage cache (source side, stage 1)
     storage_path: str | None = None     # Ray results storage (a shared folder or URI)
+    data_root: str | None = None        # where the task's files are (fallback reads after a resume)
     workers: int = 1
     cpus_per_trial: float = 1.0
     gpus_per_trial: float = 0.0
