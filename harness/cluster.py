@@ -18,6 +18,10 @@ cluster has more than one alive node, two things have to be reachable from every
   (works, but sqlite over NFS is not safe for many writers); on a node-local disk it is an error
   (:data:`LOCAL_TRACKING_LEVEL`).
 
+Two more folders are checked when given, as warnings: the stage cache (``cache_dir``; not shared
+means each node rebuilds it) and the data folder (``data_root``; read-only check of a sample of
+files, since nodes read it only when Ray's object store has no copy of the data).
+
 Each finding is a :class:`ClusterIssue` (what, why, how to fix, level). The sweep refuses to start
 on errors and prints warnings (see ``docs/cluster.md``). ``python -m harness.cluster --address
 auto --storage ... --tracking-uri ...`` runs the same checks on their own.
@@ -64,8 +68,6 @@ WARNING = "warning"
 #: writes to a different, empty database.
 LOCAL_TRACKING_LEVEL = ERROR
 
-#: Storage schemes that pyarrow resolves to a filesystem every node reaches on its own.
-REMOTE_STORAGE_SCHEMES = ("s3", "gs", "gcs", "abfs", "abfss", "az", "hdfs", "viewfs")
 #: Tracking URIs served by a process that every node reaches over the network.
 SERVER_TRACKING_SCHEMES = ("http", "https", "databricks", "databricks-uc")
 #: SQLAlchemy database URIs MLflow accepts (``postgresql+psycopg2://`` and so on match too).
@@ -291,7 +293,6 @@ class _Seen:
 
     node_id: str
     shared: bool = False            # it read the driver's file and the driver read its reply
-    can_write: bool | None = None   # None: unknown (no answer)
     answered: bool = True
     problem: str | None = None      # why it is not shared, in words
 
@@ -322,7 +323,8 @@ def _probe_folder(folder: Path, nodes: Sequence[Mapping[str, Any]], timeout: flo
                 scheduling_strategy=NodeAffinitySchedulingStrategy(node_id=nid, soft=False),
                 name="harness-preflight-probe").remote(str(probe), token, str(replies[nid]))
         pending = list(refs.values())
-        ready, _ = ray.wait(pending, num_returns=len(pending), timeout=timeout)
+        ready, _ = ray.wait(pending, num_returns=len(pending), timeout=timeout) if pending \
+            else ([], [])
         ready = set(ready)
         seen: dict[str, _Seen] = {}
         orphans: list[tuple[str, str]] = []
@@ -341,7 +343,7 @@ def _probe_folder(folder: Path, nodes: Sequence[Mapping[str, Any]], timeout: flo
                                           f"{str(exc)[:300]}")
                 continue
             back = replies[nid].exists()
-            s = _Seen(nid, can_write=res["write"] is None, shared=res["read"] is None and back)
+            s = _Seen(nid, shared=res["read"] is None and back)
             if res["read"] is not None:
                 s.problem = f"it cannot see the driver's file: {res['read']}"
             elif res["write"] is not None:
@@ -371,6 +373,10 @@ def _probe_everywhere(folder: Path, nodes: Sequence[Mapping[str, Any]], timeout:
     ``ray://`` client, the client server's node (Ray Tune runs its driver there)."""
     import ray
 
+    if not ray.is_initialized():
+        return {"driver": None, "nodes": {
+            n["NodeID"]: _Seen(n["NodeID"], answered=False, problem="not connected to the cluster")
+            for n in nodes}}
     here = ray.get_runtime_context().get_node_id()
     others = [n for n in nodes if n["NodeID"] != here]
     if not _client_mode():
@@ -392,7 +398,7 @@ def _client_mode() -> bool:
 
 
 def _node_issues(result: dict, nodes: Sequence[Mapping[str, Any]], *, level: str, what: str,
-                 why: str, fix: str) -> list[ClusterIssue]:
+                 why: str, fix: str, joiner: str = "with") -> list[ClusterIssue]:
     """One issue per node that does not share the probed folder; a node that did not answer is
     a warning (not verified), whatever ``level``."""
     by_id = {n["NodeID"]: n for n in nodes}
@@ -405,7 +411,7 @@ def _node_issues(result: dict, nodes: Sequence[Mapping[str, Any]], *, level: str
             issues.append(ClusterIssue(WARNING, f"could not check {what} on {label}: {s.problem}",
                                        why, fix, node=nid))
         else:
-            issues.append(ClusterIssue(level, f"{what} with {label}: {s.problem}", why, fix,
+            issues.append(ClusterIssue(level, f"{what} {joiner} {label}: {s.problem}", why, fix,
                                        node=nid))
     return issues
 
@@ -445,12 +451,13 @@ def _check_tracking(tracking_uri: str | None, nodes, timeout: float) -> list[Clu
             why_not = _server_answers(uri)
             if why_not is not None:
                 return [ClusterIssue(
-                    ERROR, f"tracking server {uri} does not answer from the driver ({why_not})",
+                    ERROR, f"tracking server {_redact(uri)} does not answer from the driver "
+                           f"({why_not})",
                     "every trial and cell is logged there as it runs; MLflow's client retries "
                     "for minutes before it gives up, and then the sweep fails",
                     "start the server (`mlflow server ... --host 0.0.0.0 --port 5000`), open its "
-                    f"port to the cluster, and check `curl {uri.rstrip('/')}/health` from the "
-                    "driver")]
+                    "port to the cluster, and check "
+                    f"`curl {_redact(uri).rstrip('/')}/health` from the driver")]
         return []
     if kind == "database":
         return [ClusterIssue(
@@ -525,6 +532,88 @@ def _check_cache(cache_dir: str | None, nodes, timeout: float) -> list[ClusterIs
         fix=fix)
 
 
+def _node_stat(paths: list[str]) -> dict:
+    """Runs on one node: the size of each file, or why it cannot be read."""
+    out = {}
+    for p in paths:
+        try:
+            with open(p, "rb") as f:
+                f.read(1)
+            out[p] = os.path.getsize(p)
+        except OSError as exc:
+            out[p] = f"{type(exc).__name__}: {exc.strerror or exc}"
+    return out
+
+
+def _sample_files(root: Path, limit: int = 40) -> list[Path]:
+    """Up to ``limit`` data files under ``root`` (sorted, hidden ones skipped)."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for f in sorted(filenames):
+            if not f.startswith("."):
+                found.append(Path(dirpath) / f)
+                if len(found) >= limit:
+                    return found
+    return found
+
+
+def _check_data_root(data_root: str | None, nodes, timeout: float) -> list[ClusterIssue]:
+    """Read-only check (the data folder may be a read-only mount): every node reads a sample of
+    the files the driver sees, with the same sizes."""
+    if not data_root:
+        return []
+    path = _local_path(data_root)
+    if path is None or not path.is_dir():
+        return []
+    files = _sample_files(path)
+    import ray
+
+    if not files or not ray.is_initialized() or _client_mode():
+        return []
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    here_sizes = {str(f): f.stat().st_size for f in files}
+    here = ray.get_runtime_context().get_node_id()
+    others = [n for n in nodes if n["NodeID"] != here]
+    if not others:
+        return []
+    remote = ray.remote(num_cpus=0, max_retries=0)(_node_stat)
+    refs = {n["NodeID"]: remote.options(
+        scheduling_strategy=NodeAffinitySchedulingStrategy(node_id=n["NodeID"], soft=False),
+        name="harness-preflight-probe").remote(list(here_sizes)) for n in others}
+    ready, _ = ray.wait(list(refs.values()), num_returns=len(refs), timeout=timeout)
+    ready = set(ready)
+    seen: dict[str, _Seen] = {}
+    for nid, ref in refs.items():
+        if ref not in ready:
+            ray.cancel(ref, force=True)
+            seen[nid] = _Seen(nid, answered=False, problem=f"no answer within {timeout:.0f} s")
+            continue
+        try:
+            sizes = ray.get(ref)
+        except Exception as exc:  # noqa: BLE001
+            seen[nid] = _Seen(nid, answered=False,
+                              problem=f"the probe task failed: {type(exc).__name__}")
+            continue
+        bad = [(p, v) for p, v in sizes.items() if v != here_sizes[p]]
+        if not bad:
+            seen[nid] = _Seen(nid, shared=True)
+        else:
+            p, v = bad[0]
+            why = v if isinstance(v, str) else f"{v} bytes there, {here_sizes[p]} here"
+            seen[nid] = _Seen(nid, problem=f"{len(bad)} of {len(sizes)} sampled files differ "
+                                           f"or are missing (e.g. {p}: {why})")
+    return _node_issues(
+        {"nodes": seen}, nodes, level=WARNING, what=f"data folder {str(path)!r} differs",
+        joiner="on",
+        why=("trials read the data the driver puts in Ray's object store, but fall back to reading "
+             "--data-root on their node when it is not there (a resumed sweep, or a data "
+             "registry that was lost with its node); those trials fail on this node"),
+        fix=("put --data-root on a folder mounted at the same path on every node, or copy the "
+             "same files to the same path on every node"))
+
+
 def _redact(uri: str) -> str:
     """A URI with any password replaced by ***."""
     return re.sub(r"(://[^:/@]+:)[^@/]+@", r"\1***@", uri)
@@ -532,6 +621,7 @@ def _redact(uri: str) -> str:
 
 def preflight(address: str | None, storage: str | None, tracking_uri: str | None, *,
               nodes: Iterable[Mapping[str, Any]] | None = None, cache_dir: str | None = None,
+              data_root: str | None = None,
               timeout: float = DEFAULT_PROBE_TIMEOUT) -> list[ClusterIssue]:
     """What a sweep on this Ray cluster lacks; an empty list when it has one alive node.
 
@@ -545,6 +635,8 @@ def preflight(address: str | None, storage: str | None, tracking_uri: str | None
             ``--tracking-uri``).
         nodes: alive node records as ``ray.nodes()`` returns them (default: ``ray.nodes()``).
         cache_dir: the sweep's stage cache folder; a cache not shared is a warning.
+        data_root: the sweep's data folder; files that differ on a node are a warning (nodes
+            read it only when the object store has no copy: a resumed sweep, a lost registry).
         timeout: seconds to wait for every node's probe task.
     """
     import ray
@@ -578,6 +670,7 @@ def preflight(address: str | None, storage: str | None, tracking_uri: str | None
         issues += _check_storage(storage, alive, timeout)
         issues += _check_tracking(tracking_uri, alive, timeout)
         issues += _check_cache(cache_dir, alive, timeout)
+        issues += _check_data_root(data_root, alive, timeout)
         return issues
     finally:
         if connected_here:
@@ -622,8 +715,9 @@ def auth_mode_hint(exc: BaseException | str | None = None) -> str | None:
     Ray 2.60 turns token authentication on for a cluster started on a machine that has a token
     (``~/.ray/auth_token``, written by an earlier ``ray.init()``) when ``RAY_AUTH_MODE`` is unset,
     but a node joining with ``ray start --address`` does not turn it on by itself: it is refused
-    with ``InvalidAuthToken`` after about 20 s. A driver whose ``RAY_AUTH_MODE`` is ``disabled``
-    (or has a different token) fails the same way. Pass ``exc`` (a connection failure, or its
+    with ``InvalidAuthToken`` after about 20 s. A driver fails the same way when its
+    ``RAY_AUTH_MODE`` is ``disabled``, when its token differs, or when the mode is unset and it
+    is given an explicit address (``ray.init`` picks a token up only for ``address="auto"``). Pass ``exc`` (a connection failure, or its
     text) to have it recognised.
     """
     mode = os.environ.get(AUTH_MODE_ENV)
@@ -637,8 +731,9 @@ def auth_mode_hint(exc: BaseException | str | None = None) -> str | None:
     if mode is None and tokens:
         return (f"RAY_AUTH_MODE is unset while a Ray auth token exists ({', '.join(tokens)}): "
                 "a Ray 2.60 head started here turns token authentication on by itself, but a "
-                "node that joins with `ray start --address` does not, and is refused with "
-                "InvalidAuthToken. " + _auth_advice())
+                "node that joins with `ray start --address` does not, nor does a driver given an "
+                "explicit address (only `--address auto` picks the token up), and they are "
+                "refused with InvalidAuthToken. " + _auth_advice())
     if mode is not None and mode.lower() == "token" and not tokens:
         return ("RAY_AUTH_MODE=token but no token is set here (no $RAY_AUTH_TOKEN, "
                 "$RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token): copy the head's ~/.ray/auth_token "
@@ -687,6 +782,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tracking-uri", default=None, help="the --tracking-uri of the sweep")
     p.add_argument("--runs-dir", default=None,
                    help="the --runs-dir of the sweep (its stage cache is checked too)")
+    p.add_argument("--data-root", default=None, help="the --data-root of the sweep")
     p.add_argument("--timeout", type=float, default=DEFAULT_PROBE_TIMEOUT)
     args = p.parse_args(argv)
     hint = auth_mode_hint()
@@ -709,7 +805,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {_node_label(n)}: {res.get('CPU', 0):g} CPU, {res.get('GPU', 0):g} GPU")
         cache = str(Path(args.runs_dir).resolve()) if args.runs_dir else None
         issues = preflight(args.address, args.storage, args.tracking_uri, cache_dir=cache,
-                           timeout=args.timeout)
+                           data_root=args.data_root, timeout=args.timeout)
     finally:
         ray.shutdown()
     print(format_issues(issues))

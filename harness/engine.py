@@ -95,7 +95,8 @@ def data_registry():
     """The registry actor: created (and kept alive) by the first process that asks — the driver."""
     import ray
 
-    job = ray.get_runtime_context().get_job_id()
+    ctx = ray.get_runtime_context()
+    job = f"{ctx.get_session_name()}/{ctx.get_job_id()}"   # job ids repeat across clusters
     if job not in _REGISTRY:
         _REGISTRY.clear()
         try:

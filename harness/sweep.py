@@ -21,6 +21,7 @@ from typing import Any
 from harness.data.errors import DataError
 
 EXIT_INTERRUPTED = 130
+_STARTED_RAY = [False]   # whether the running sweep started the Ray session it uses
 
 
 # ----------------------------------------------------------------------------- arguments
@@ -164,8 +165,16 @@ def banner(p: dict[str, Any], data_root: Path, tracking_uri: str, results_dir: P
 
 
 # ----------------------------------------------------------------------------- running
-def _ray_init(args) -> None:
+def _ray_init(args) -> bool:
+    """Connect to Ray; returns whether this call started it (and so should shut it down).
+
+    In a process where Ray is already initialised (a notebook, a test) the sweep uses that
+    session instead of failing.
+    """
     import ray
+
+    if ray.is_initialized():
+        return False
 
     env = {k: os.environ[k] for k in ("HARNESS_DATA_AUDIT",) if k in os.environ}
     env.update({"RAY_TRAIN_V2_ENABLED": "0", "RAY_TRAIN_ENABLE_V2_MIGRATION_WARNINGS": "0",
@@ -179,6 +188,7 @@ def _ray_init(args) -> None:
     # happens to run on this machine
     kwargs["address"] = args.address or "local"
     ray.init(**kwargs)
+    return True
 
 
 def _trial_slots(args) -> int:
@@ -223,7 +233,13 @@ def run(args) -> int:
     cache_dir = str(sweep_dir / "cache")
     print(banner(p, data_root, tracking_uri, results_dir), flush=True)
 
-    _ray_init(args)
+    owns_ray = _ray_init(args)
+    _STARTED_RAY[0] = owns_ray
+
+    def shutdown():
+        if owns_ray:
+            ray.shutdown()
+
     tracker = Tracker(tracking_uri, args.suite)
     sweep_run = tracker.sweep_run(p["name"], tags={"harness.suite": args.suite,
                                                    "harness.profile": prof.name,
@@ -306,7 +322,7 @@ def run(args) -> int:
         print("\ninterrupted: finished cells are saved; run the same command again to resume.",
               file=sys.stderr)
         tracker.finish(sweep_run, "KILLED")
-        ray.shutdown()
+        shutdown()
         return EXIT_INTERRUPTED
 
     df = read_results(results_dir)
@@ -324,7 +340,7 @@ def run(args) -> int:
     tracker.log_metrics(sweep_run, {"wall_seconds": elapsed, "cells_unfinished": len(unfinished)},
                         step=0)
     tracker.finish(sweep_run, "FINISHED" if not unfinished else "FAILED")
-    ray.shutdown()
+    shutdown()
     return 0 if not unfinished else 1
 
 
@@ -447,13 +463,13 @@ def main(argv: list[str] | None = None) -> int:
         return run(args)
     except (ValueError, DataError, KeyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        try:
+        if _STARTED_RAY[0]:          # only a Ray session this sweep started is shut down
             import ray
 
             ray.shutdown()
-        except Exception:  # noqa: BLE001
-            pass
         return 2
+    finally:
+        _STARTED_RAY[0] = False
 
 
 if __name__ == "__main__":
