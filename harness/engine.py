@@ -102,8 +102,12 @@ def data_registry():
         try:
             _REGISTRY[job] = ray.get_actor(REGISTRY_ACTOR)
         except ValueError:
+            from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+            # on the driver's node: losing a worker node must not lose the sweep's data index
+            here = NodeAffinitySchedulingStrategy(node_id=ctx.get_node_id(), soft=False)
             _REGISTRY[job] = ray.remote(num_cpus=0)(DataRegistry).options(
-                name=REGISTRY_ACTOR, get_if_exists=True).remote()
+                name=REGISTRY_ACTOR, get_if_exists=True, scheduling_strategy=here).remote()
     return _REGISTRY[job]
 
 
@@ -125,7 +129,8 @@ def fetch(key: str, fallback: Callable[[], Any] | None = None):
 
     try:
         wrapped = ray.get(data_registry().get.remote(key))
-    except ValueError:
+    except (ValueError, ray.exceptions.RayActorError):
+        _REGISTRY.clear()          # a dead handle: look the actor up again next time
         wrapped = None
     if wrapped is None:
         if fallback is None:

@@ -180,7 +180,8 @@ def _ray_init(args) -> bool:
     env.update({"RAY_TRAIN_V2_ENABLED": "0", "RAY_TRAIN_ENABLE_V2_MIGRATION_WARNINGS": "0",
            "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1",
            "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true", "PYTHONWARNINGS": "ignore"})
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    if not args.address:   # the local instance started here; a given cluster keeps its mode
+        os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
                               "runtime_env": {"env_vars": env}, "configure_logging": True,
                               "logging_level": "ERROR"}
@@ -233,12 +234,32 @@ def run(args) -> int:
     cache_dir = str(sweep_dir / "cache")
     print(banner(p, data_root, tracking_uri, results_dir), flush=True)
 
-    owns_ray = _ray_init(args)
+    from harness.cluster import (auth_mode_hint, connect_error_message, format_issues,
+                                 has_errors, preflight)
+
+    if args.address and auth_mode_hint():
+        print(f"note: {auth_mode_hint()}", file=sys.stderr, flush=True)
+    try:
+        owns_ray = _ray_init(args)
+    except Exception as exc:  # noqa: BLE001 - ConnectionError, ray AuthenticationError ...
+        if not args.address:
+            raise
+        print(f"error: {connect_error_message(exc, args.address)}", file=sys.stderr)
+        return 2
     _STARTED_RAY[0] = owns_ray
 
     def shutdown():
         if owns_ray:
             ray.shutdown()
+
+    # a multi-node cluster needs storage and tracking every node can reach: check before starting
+    issues = preflight(args.address, storage, tracking_uri, cache_dir=cache_dir,
+                       data_root=str(data_root))
+    if issues:
+        print(format_issues(issues), file=sys.stderr, flush=True)
+    if has_errors(issues):
+        shutdown()
+        return 2
 
     tracker = Tracker(tracking_uri, args.suite)
     sweep_run = tracker.sweep_run(p["name"], tags={"harness.suite": args.suite,

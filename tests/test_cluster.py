@@ -111,6 +111,10 @@ def kill_leftovers(procs: dict[int, str], grace: float = 5.0) -> list[int]:
 @pytest.fixture(scope="module")
 def ray_tmp():
     """A private RAY_TMPDIR (short: Ray's socket paths must stay under 108 bytes)."""
+    import ray
+
+    if ray.is_initialized():        # left over by an earlier test: these need their own clusters
+        ray.shutdown()
     d = tempfile.mkdtemp(prefix="rh", dir="/tmp")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("RAY_TMPDIR", d)
@@ -227,9 +231,10 @@ def fake_nodes(n: int) -> list[dict]:
 def test_no_cluster_and_one_node_have_no_issues():
     import ray
 
-    assert not ray.is_initialized()
-    # no address and no Ray: the sweep will start a local single-node cluster
-    assert hc.preflight(None, "/not/shared", "sqlite:///mlflow.db") == []
+    if not ray.is_initialized():
+        # no address and no Ray: the sweep will start a local single-node cluster
+        assert hc.preflight(None, "/not/shared", "sqlite:///mlflow.db") == []
+        assert not ray.is_initialized()
     # one alive node (and a dead one): nothing to share
     dead = dict(fake_nodes(2)[1], Alive=False)
     assert hc.preflight(None, "/not/shared", "sqlite:///x.db",
@@ -360,14 +365,16 @@ def test_docs_use_real_sweep_flags():
     from harness.sweep import build_parser
 
     known = {a for act in build_parser()._actions for a in act.option_strings}
-    for doc in (ROOT / "docs" / "cluster.md", ROOT / "deploy" / "manual-ray-start.md",
-                ROOT / "deploy" / "cluster-launcher.yaml", ROOT / "deploy" / "kuberay-raycluster.yaml"):
+    docs = [ROOT / "docs" / "cluster.md", ROOT / "deploy" / "manual-ray-start.md",
+            ROOT / "deploy" / "cluster-launcher.yaml", ROOT / "deploy" / "kuberay-raycluster.yaml"]
+    for doc in docs:
         text = doc.read_text().replace("\\\n", " ")
         commands = [ln for ln in text.splitlines() if "harness.sweep" in ln and "--" in ln]
         assert commands or doc.suffix == ".yaml", f"{doc.name} shows no sweep command"
         for line in commands:
-            for flag in re.findall(r"(?<![\w-])--[a-z][a-z0-9-]*", line.split("harness.sweep", 1)[1]):
-                assert flag in known, f"{doc.name}: {flag} is not a harness.sweep flag: {line.strip()}"
+            args = line.split("harness.sweep", 1)[1]
+            for flag in re.findall(r"(?<![\w-])--[a-z][a-z0-9-]*", args):
+                assert flag in known, f"{doc.name}: {flag} is not a sweep flag: {line.strip()}"
 
 
 # ----------------------------------------------------------------------------- real clusters
@@ -389,8 +396,10 @@ def test_multinode_shared_folder_passes(multinode, tmp_path, http_server):
     c, workers = multinode
     assert len(hc.alive_nodes()) == 3
     t0 = time.perf_counter()
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "2D_DarcyFlow.hdf5").write_bytes(b"y" * 10)
     issues = hc.preflight(c.address, str(tmp_path / "tune"), http_server,
-                          cache_dir=str(tmp_path / "cache"))
+                          cache_dir=str(tmp_path / "cache"), data_root=str(tmp_path / "data"))
     took = time.perf_counter() - t0
     assert issues == [], hc.format_issues(issues)
     assert took < 30, f"probing 2 nodes took {took:.1f} s"
@@ -419,12 +428,15 @@ def test_multinode_folder_hidden_on_one_node(multinode, hidden_node, tmp_path, h
     c, workers = multinode
     hidden, node_c = hidden_node
     assert len(hc.alive_nodes()) == 4
+    (hidden / "data").mkdir()
+    (hidden / "data" / "1D_Advection.hdf5").write_bytes(b"x" * 100)
     issues = hc.preflight(c.address, str(hidden / "tune"), f"sqlite:///{hidden}/mlflow.db",
-                          cache_dir=str(tmp_path / "cache"))
+                          cache_dir=str(tmp_path / "cache"), data_root=str(hidden / "data"))
     text = hc.format_issues(issues)
-    assert [i.level for i in issues] == [hc.ERROR, hc.ERROR], text
-    storage, tracking = issues
-    assert storage.node == node_c and tracking.node == node_c
+    assert [i.level for i in issues] == [hc.ERROR, hc.ERROR, hc.WARNING], text
+    storage, tracking, data = issues
+    assert storage.node == tracking.node == data.node == node_c
+    assert "1D_Advection.hdf5" in data.what and "--data-root" in data.fix
     assert "storage" in storage.what and node_c[:12] in storage.what and "node_c" in storage.what
     assert "s3://" in storage.fix and "same path on every node" in storage.fix
     assert "not shared" in tracking.what and "mlflow server" in tracking.fix

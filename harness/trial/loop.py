@@ -5,8 +5,8 @@
 
 * in-process (:func:`run_local`, no Ray: the plain entry point and tests),
 * as a single-worker Ray Tune function trainable (:func:`tune_trainable`, the light path), and
-* on every worker of a Ray Train ``TorchTrainer`` (:func:`train_loop_per_worker`), data-parallel,
-  the trainer built by :func:`ddp_trainer` and handed to the Tuner.
+* on every worker of a Ray Train ``TorchTrainer``, data-parallel, through a
+  :class:`~harness.trial.session.TrainSession` (see :func:`harness.engine.make_trainable`).
 """
 from __future__ import annotations
 
@@ -84,44 +84,3 @@ def tune_trainable(config: dict, cell: CellSpec = None, method: "Method" = None,
 
     torch.set_num_threads(max(1, int(cell.cpus_per_trial)))
     trial_body(TuneSession(), cell, method, data, config)
-
-
-# ------------------------------------------------------------------ Ray Train, data parallel
-def train_loop_per_worker(config: dict, refs=None) -> None:
-    """The per-worker function of a ``TorchTrainer``: (cell, method, data) arrive as object refs."""
-    import ray
-
-    cell, method, data = ray.get(list(refs))
-    import torch
-
-    torch.set_num_threads(max(1, int(cell.cpus_per_trial)))
-    trial_body(TrainSession(), cell, method, data, config)
-
-
-def ddp_trainer(cell: CellSpec, method: "Method", data: "TaskData", config: dict | None = None,
-                run_config=None):
-    """A Ray Train ``TorchTrainer`` running :func:`trial_body` on ``cell.workers`` workers (DDP).
-
-    It is handed to ``tune.Tuner`` directly (Ray Train's Tune integration, "V1"), which
-    the harness enables with ``RAY_TRAIN_V2_ENABLED=0``: with Ray 2.60's default "V2" pattern
-    (a Tune trial that launches a TorchTrainer) a trial stopped by ASHA leaves its controller and
-    worker placement group behind and the next trial waits for workers forever — measured here,
-    see docs/ray-notes.md. The V1 path releases a stopped trial's workers with its placement group.
-    """
-    import functools
-
-    import ray
-    import ray.train
-    from ray.train.torch import TorchTrainer
-
-    refs = (ray.put(cell), ray.put(method), ray.put(data))
-    use_gpu = cell.gpus_per_trial > 0
-    per_worker = {"CPU": cell.cpus_per_trial}
-    if use_gpu:
-        per_worker["GPU"] = cell.gpus_per_trial / cell.workers
-    return TorchTrainer(
-        functools.partial(train_loop_per_worker, refs=refs), train_loop_config=config,
-        scaling_config=ray.train.ScalingConfig(num_workers=cell.workers, use_gpu=use_gpu,
-                                               resources_per_worker=per_worker,
-                                               trainer_resources={"CPU": 0}),
-        run_config=run_config)

@@ -20,10 +20,6 @@ from typing import Any, Callable
 import numpy as np
 
 
-class StopTrial(Exception):
-    """Raised by ``report`` when the trial should stop (e.g. its callback asked for it)."""
-
-
 class Session:
     """Base runtime: single process, rank 0 of 1, CPU unless told otherwise."""
 
@@ -64,7 +60,7 @@ class Session:
 
 
 class LocalSession(Session):
-    """No Ray: reports go to a callback (which may raise :class:`StopTrial`)."""
+    """No Ray: reports go to a callback (which may raise to stop the trial)."""
 
     def __init__(self, on_report: Callable[[dict, str | None], None] | None = None,
                  checkpoint: Path | None = None):
