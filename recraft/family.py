@@ -79,7 +79,7 @@ class FineTuningMethod(Method):
         return build_source_side(self._backbone(ctx), proxy=proxy, n_samples=prof.source_samples,
                                  epsilon=eps, mode=mode, seed=0, cache=cache,
                                  head_epochs=head_epochs, recal_epochs=head_epochs,
-                                 batch_size=16, device="cpu")
+                                 batch_size=16, device=ctx.device)
 
     def _model(self, ctx, align: bool):
         from recraft.model import build_target_model
@@ -122,7 +122,7 @@ class FineTuningMethod(Method):
                 state = {k: v.detach().clone() for k, v in model.embedder.state_dict().items()}
                 return {"embedder_state": state, "log": [], "source": {}}
             res = run_alignment(model, source, x, y, settings, ctx.task.defaults.optimizer,
-                                ctx.task.defaults.weight_decay, ctx.seed, torch.device("cpu"),
+                                ctx.task.defaults.weight_decay, ctx.seed, ctx.device,
                                 check=ctx.check_finite)
             return {"embedder_state": res.embedder_state, "log": res.log,
                     "source": {"proxy": source.proxy_name, "epsilon": source.epsilon,

@@ -43,9 +43,10 @@ class Session:
 
     @property
     def device(self):
+        """The GPU Ray assigned to this process (it sets CUDA_VISIBLE_DEVICES), else the CPU."""
         import torch
 
-        return torch.device("cpu")
+        return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
 
     @property
     def node_id(self) -> str:
