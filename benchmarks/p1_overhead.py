@@ -8,8 +8,9 @@ length is controlled and independent of machine load. The same N trials run
   trials; ASHA's grace period = the trial length so no trial is stopped), no MLflow;
 * ``tune+mlflow``: the same with the MLflow tracker (sqlite store in a temp folder) the sweep uses;
 
-at c = 1 and 2, for trials of about 5 s and about 30 s. Ray start-up and a warm-up sweep (which
-starts the reused trial actors) are measured once, apart: they are per-sweep, not per-trial costs.
+at c = 1 and 2, for trials of about 5 s and about 30 s. Ray start-up and a warm-up sweep (first
+imports, MLflow database creation) are measured once, apart. Each measured ``run_cells`` call is
+a new Tuner, whose first trial(s) start new trial actors: that per-experiment cost is included.
 Figures: ratio harness / plain, and fixed cost per trial = (harness - plain) / N (at c = 2 it is
 wall-clock cost per trial with 2 running at once).
 

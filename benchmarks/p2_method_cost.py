@@ -1,7 +1,8 @@
 """P2, method cost: wall-time ratios RECRAFT/ORCA, RECRAFT/NFT and RECRAFT-ref/RECRAFT.
 
 Each method runs once per task with ``recraft.run.run_one`` (quick profile, paper defaults, seed 0,
-synthetic data, a fresh cache folder per run so stage 1 and the source side are computed), on one
+synthetic data, a fresh cache folder per run so stage 1 and the source side are computed), after
+an untimed warm-up run per task (imports, first calls), on one
 1D and one 2D task, in an interleaved order (repeat r runs the methods rotated by r) so load
 drifts hit every method alike. Stage seconds come from the outputs' ``stage_seconds``.
 
@@ -20,6 +21,8 @@ METHODS = ["recraft", "orca", "nft", "recraft-ref"]
 def run_on(method: str, task: str, data_root, prof, cache, device: str) -> dict:
     """``recraft.run.run_one`` on CPU; on another device, the same steps with a LocalSession
     whose ``device`` is that device (the harness's local session always says CPU)."""
+
+    from recraft.run import run_one
 
     if device == "cpu":
         return run_one(method, task, data_root, profile=prof, seed=0, cache_dir=cache)
@@ -60,7 +63,7 @@ def main() -> None:
               f"{args.device}; stage 1 (source side, alignment) stays on CPU (recraft/family.py)")
     torch.set_num_threads(max(1, torch.get_num_threads()))
     prof = get_profile(args.profile)
-    repeats = args.repeats or (1 if args.quick else 2)
+    repeats = args.repeats or (1 if args.quick else 3)
     load0 = C.load()
     print("load:", load0["uptime"], flush=True)
     tmp = Path(tempfile.mkdtemp(prefix="bench-p2-"))
@@ -68,6 +71,16 @@ def main() -> None:
     tasks = args.tasks.split(",")
     for t in tasks:
         generate(t, data_root, prof.synthetic_size)
+    # warm-up, not measured: the first run in a process pays imports and first-call costs (torch,
+    # transformers, timm, POT kernels); without it the first method timed looks slower
+    for t in tasks:
+        for m in ("nft", "recraft-ref"):
+            dt = C.timed(run_on, m, t, data_root, prof.with_overrides(finetune_epochs=1,
+                                                                      fa_scale=0.01,
+                                                                      fld_scale=0.01,
+                                                                      source_head_epochs=1),
+                         tmp / f"cache-warm-{t}-{m}", args.device)[0]
+            print(f"warm-up {t}/{m}: {dt:.1f} s", flush=True)
     runs, figures, rows = [], {}, []
     for t in tasks:
         wall = {m: [] for m in METHODS}

@@ -1,6 +1,6 @@
 """Step time of real-size bodies, random-initialised, at the paper's batch size (4).
 
-* 1D: a RoBERTa-base-sized encoder (``transformers.RobertaConfig()`` defaults: 12 layers, hidden
+* 1D: a RoBERTa-base-sized encoder (roberta-base's config: 12 layers, hidden
   768, 12 heads, ~125 M parameters) on input embeddings of ``--seq-len`` tokens (default 512, the
   advection task's target length), mean-pooled into a 1-output regression head;
 * 2D: a Swin-base-sized body (``timm`` ``swin_base_patch4_window7_224``, ``pretrained=False``,
@@ -40,11 +40,16 @@ def main() -> None:
     class Body1D(nn.Module):
         def __init__(self):
             super().__init__()
-            self.enc = RobertaModel(RobertaConfig(), add_pooling_layer=False)
+            self.enc = RobertaModel(RobertaConfig(vocab_size=50265, max_position_embeddings=514,
+                                                  type_vocab_size=1, pad_token_id=1),
+                                     add_pooling_layer=False)   # roberta-base config.json
             self.head = nn.Linear(768, 1)
 
         def forward(self, emb):
-            return self.head(self.enc(inputs_embeds=emb).last_hidden_state.mean(1))
+            # explicit token types: transformers' buffered ones are only 512 long, while RoBERTa's
+            # position ids for 512 tokens run to 513 (padding offset)
+            tt = torch.zeros(emb.shape[:2], dtype=torch.long, device=emb.device)
+            return self.head(self.enc(inputs_embeds=emb, token_type_ids=tt).last_hidden_state.mean(1))
 
     class Body2D(nn.Module):
         def __init__(self):
