@@ -339,8 +339,11 @@ def run(args) -> int:
             interrupted = True
     unfinished = [item[2] for item in todo
                   if not done_marker(results_dir, item[2], item[4]).exists()]
-    if interrupted or (cb is not None and unfinished and not cb.written):
-        print("\ninterrupted: finished cells are saved; run the same command again to resume.",
+    # every cell ends with rows (failed ones too), so an unfinished cell means the run was stopped
+    # (Ctrl-C: Tune stops gracefully and checkpoints the experiment)
+    if interrupted or unfinished:
+        print(f"\ninterrupted: {len(todo) - len(unfinished)} cell(s) finished and saved, "
+              f"{len(unfinished)} unfinished; run the same command again to resume.",
               file=sys.stderr)
         tracker.finish(sweep_run, "KILLED")
         shutdown()

@@ -167,3 +167,34 @@ def test_raising_and_nan_trials_are_recorded_and_the_sweep_completes(data, tmp_p
     assert df[(df.method == "nft") & (df.phase == "final") & (df.split == "test")].status.eq("ok").all()
     board = (tmp_path / "runs" / "faults" / "leaderboard" / "leaderboard.md").read_text()
     assert "always-raises" in board and "✗" in board
+
+
+def test_ctrl_c_stops_cleanly_and_the_next_run_resumes(data, tmp_path):
+    runs = tmp_path / "runs"
+    cells_dir = runs / "resume" / "results" / "cells"
+    log = open(tmp_path / "first.log", "w")
+    proc = subprocess.Popen(_cmd(data, runs), stdout=log, stderr=subprocess.STDOUT, env=_env(),
+                            start_new_session=True)
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None:
+        if cells_dir.exists() and len(list(cells_dir.glob("*.json"))) >= 1:
+            break
+        time.sleep(0.5)
+    assert proc.poll() is None
+    os.kill(proc.pid, signal.SIGINT)                     # what Ctrl-C sends
+    try:
+        rc = proc.wait(timeout=120)
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)          # reap anything left behind
+        except ProcessLookupError:
+            pass
+    out = (tmp_path / "first.log").read_text()
+    assert rc == 130, out[-3000:]
+    assert "run the same command again to resume" in out
+    done = subprocess.run(_cmd(data, runs), capture_output=True, text=True, env=_env(), timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert len(list(cells_dir.glob("*.json"))) == 4
+    df = pd.read_parquet(runs / "resume" / "results.parquet")
+    assert (df.phase == "search").sum() == 4 * 2
+    assert (df[df.phase == "final"].split == "test").sum() == 4 * 2

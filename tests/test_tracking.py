@@ -400,10 +400,9 @@ def _thread_worker(tr: Tracker, cell: str, i: int, errors: list) -> None:
         errors.append(repr(exc))
 
 
-def test_concurrent_threads_same_sqlite_store(store):
-    _, uri = store
-    tr = Tracker(uri, "pdebench")
-    cell = tr.cell_run(tr.sweep_run("conc"), "advection", "recraft")
+def _check_concurrent_logging(tr: Tracker, name: str) -> None:
+    """8 threads log params and 20 points each to their own trial runs at once; every point lands."""
+    cell = tr.cell_run(tr.sweep_run(name), "advection", "recraft")
     errors: list = []
     # half the threads share the Tracker, half get a pickled copy (what a Ray worker receives)
     handles = [tr if i % 2 else pickle.loads(pickle.dumps(tr)) for i in range(8)]
@@ -426,6 +425,11 @@ def test_concurrent_threads_same_sqlite_store(store):
         assert len(tr.client.get_metric_history(r.info.run_id, "acc")) == 20
 
 
+def test_concurrent_threads_same_sqlite_store(store):
+    _, uri = store
+    _check_concurrent_logging(Tracker(uri, "pdebench"), "conc")
+
+
 def test_hierarchy_over_http_server(mlflow_server, elsewhere, tmp_path):
     url, server_artifacts, startup_s = mlflow_server
     print(f"mlflow server answered /health after {startup_s:.1f} s")
@@ -442,6 +446,8 @@ def test_hierarchy_over_http_server(mlflow_server, elsewhere, tmp_path):
                              key=lambda m: m.step)[-1].value)
     assert list(server_artifacts.rglob("config.yaml"))   # uploaded through the server
     assert list(elsewhere.iterdir()) == []
+    # many writers at once over HTTP: every param and metric point arrives
+    _check_concurrent_logging(tr, "conc-http")
 
 
 def test_ui_command(store):
