@@ -309,9 +309,9 @@ def run(args) -> int:
         cells[key] = (cell, m)
         if key in done_before:
             continue
-        plans.append(plan_)
         meta[key] = row_meta(cell, m, t, search_data[t.name].source, p["name"])
         meta[key]["content"] = content
+    plans = [item[3] for item in todo]    # in the interleaved order: cells are searched in it
     t0 = time.perf_counter()
 
     def show(states):
@@ -320,21 +320,20 @@ def run(args) -> int:
         print(f"\n[{time.perf_counter() - t0:6.0f} s] progress\n" + coverage_matrix(p, full),
               flush=True)
 
-    cb = None
     interrupted = False
     if todo:
         try:
             if restore_path:
                 print(f"resuming the interrupted sweep from {restore_path} "
                       f"({len(todo)} unfinished cell(s))", flush=True)
-            cb = run_cells(cells, plans, search_data, name=part, storage_path=storage,
-                           results_dir=str(results_dir), meta=meta,
-                           final_loader=FinalDataLoader({t.name: t for t in p["tasks"]},
-                                                        str(data_root), prof),
-                           max_concurrent=_trial_slots(args), max_failures=args.max_failures,
-                           workers=args.workers_per_trial, cpus=args.cpus_per_trial or 1.0,
-                           gpus=args.gpus_per_trial or 0.0, tracker=tracker, sweep_run_id=sweep_run,
-                           progress=show, restore_path=restore_path)
+            run_cells(cells, plans, search_data, name=part, storage_path=storage,
+                      results_dir=str(results_dir), meta=meta,
+                      final_loader=FinalDataLoader({t.name: t for t in p["tasks"]},
+                                                   str(data_root), prof),
+                      max_concurrent=_trial_slots(args), max_failures=args.max_failures,
+                      workers=args.workers_per_trial, cpus=args.cpus_per_trial or 1.0,
+                      gpus=args.gpus_per_trial or 0.0, tracker=tracker, sweep_run_id=sweep_run,
+                      progress=show, restore_path=restore_path)
         except KeyboardInterrupt:
             interrupted = True
     unfinished = [item[2] for item in todo

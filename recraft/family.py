@@ -8,7 +8,6 @@ stage ``finetune`` runs stage 2 and reports the validation metric every epoch.
 from __future__ import annotations
 
 import importlib
-import os
 from pathlib import Path
 from typing import Any, ClassVar
 

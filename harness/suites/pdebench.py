@@ -8,7 +8,7 @@ code's fine-tuning schedule (recraft-spec §6).
 from __future__ import annotations
 
 from harness.data.catalog import FILES
-from harness.suites.base import Construction, Metric, SplitRule, Task, TrainingDefaults
+from harness.suites.base import Construction, SplitRule, Task, TrainingDefaults
 
 _FIRST = SplitRule(test_from="first")   # single-array files: test = first 10 % of samples
 _LAST = SplitRule(test_from="last")     # per-seed group files: test = last 10 % of sorted seeds

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 import math
 
 from harness.trial.context import CellSpec, Diverged, TrialContext, seed_everything
-from harness.trial.session import LocalSession, Session, TrainSession, TuneSession
+from harness.trial.session import LocalSession, Session, TuneSession
 
 if TYPE_CHECKING:
     from harness.methods.contract import Method
