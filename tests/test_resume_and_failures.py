@@ -43,6 +43,19 @@ def _kill_group(proc):
     time.sleep(1)
 
 
+def _start_until_a_cell_is_done(data, runs, cells_dir, log_path):
+    """Start the sweep as its own process group; return once a cell has finished (or it ended)."""
+    log = open(log_path, "w")
+    proc = subprocess.Popen(_cmd(data, runs), stdout=log, stderr=subprocess.STDOUT, env=_env(),
+                            start_new_session=True)
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None:
+        if cells_dir.exists() and len(list(cells_dir.glob("*.json"))) >= 1:
+            break
+        time.sleep(0.5)
+    return proc
+
+
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     root = tmp_path_factory.mktemp("resume-data")
@@ -54,14 +67,7 @@ def data(tmp_path_factory):
 def test_driver_killed_mid_sweep_resumes_without_rerun_or_duplicates(data, tmp_path):
     runs = tmp_path / "runs"
     cells_dir = runs / "resume" / "results" / "cells"
-    log = open(tmp_path / "first.log", "w")
-    proc = subprocess.Popen(_cmd(data, runs), stdout=log, stderr=subprocess.STDOUT, env=_env(),
-                            start_new_session=True)
-    deadline = time.time() + 240
-    while time.time() < deadline and proc.poll() is None:
-        if cells_dir.exists() and len(list(cells_dir.glob("*.json"))) >= 1:
-            break
-        time.sleep(0.5)
+    proc = _start_until_a_cell_is_done(data, runs, cells_dir, tmp_path / "first.log")
     assert proc.poll() is None, "the sweep ended before it could be killed: " + \
         (tmp_path / "first.log").read_text()[-2000:]
     _kill_group(proc)
@@ -172,14 +178,7 @@ def test_raising_and_nan_trials_are_recorded_and_the_sweep_completes(data, tmp_p
 def test_ctrl_c_stops_cleanly_and_the_next_run_resumes(data, tmp_path):
     runs = tmp_path / "runs"
     cells_dir = runs / "resume" / "results" / "cells"
-    log = open(tmp_path / "first.log", "w")
-    proc = subprocess.Popen(_cmd(data, runs), stdout=log, stderr=subprocess.STDOUT, env=_env(),
-                            start_new_session=True)
-    deadline = time.time() + 240
-    while time.time() < deadline and proc.poll() is None:
-        if cells_dir.exists() and len(list(cells_dir.glob("*.json"))) >= 1:
-            break
-        time.sleep(0.5)
+    proc = _start_until_a_cell_is_done(data, runs, cells_dir, tmp_path / "first.log")
     assert proc.poll() is None
     os.kill(proc.pid, signal.SIGINT)                     # what Ctrl-C sends
     try:

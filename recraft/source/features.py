@@ -63,28 +63,25 @@ def body_pooled_from_tokens(backbone: Backbone, tokens: torch.Tensor, mask: torc
 
 
 @torch.no_grad()
+def _over_proxy(backbone: Backbone, proxy: ProxyData, batch_size: int, pool) -> torch.Tensor:
+    """``pool(tokens, mask)`` of the body's input tokens for every proxy batch, on CPU."""
+    dev = _device(backbone)
+    out = []
+    with frozen(backbone):
+        for x, mask, _ in proxy.batches(batch_size):
+            x = x.to(dev)
+            mask = mask.to(dev) if mask is not None else None
+            z = backbone.input_tokens(x, mask)
+            out.append(pool(z, mask).float().cpu())
+    return torch.cat(out)
+
+
 def source_features(backbone: Backbone, proxy: ProxyData, batch_size: int = 64) -> torch.Tensor:
     """Token-mean of the body's own input layer on the proxy data, ``(n, embed_dim)``, on CPU."""
-    dev = _device(backbone)
-    out = []
-    with frozen(backbone):
-        for x, mask, _ in proxy.batches(batch_size):
-            x = x.to(dev)
-            mask = mask.to(dev) if mask is not None else None
-            z = backbone.input_tokens(x, mask)
-            out.append(masked_mean(z, mask).float().cpu())
-    return torch.cat(out)
+    return _over_proxy(backbone, proxy, batch_size, masked_mean)
 
 
-@torch.no_grad()
 def pooled_body_features(backbone: Backbone, proxy: ProxyData, batch_size: int = 64) -> torch.Tensor:
     """Frozen-body pooled last hidden state on the proxy data, ``(n, hidden_dim)``, on CPU."""
-    dev = _device(backbone)
-    out = []
-    with frozen(backbone):
-        for x, mask, _ in proxy.batches(batch_size):
-            x = x.to(dev)
-            mask = mask.to(dev) if mask is not None else None
-            z = backbone.input_tokens(x, mask)
-            out.append(body_pooled_from_tokens(backbone, z, mask).float().cpu())
-    return torch.cat(out)
+    return _over_proxy(backbone, proxy, batch_size,
+                       lambda z, mask: body_pooled_from_tokens(backbone, z, mask))
