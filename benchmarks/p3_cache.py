@@ -1,16 +1,16 @@
 """P3, stage-cache saving: a 16-trial RECRAFT search's compute with the stage cache against the
 same trials without it.
 
-The configurations a search would try (the paper defaults first, then draws from the method's
-search space with a fixed seed, as the first TPE trials are independent draws) run one after the
-other in this process with ``harness.trial.loop.run_local``, once with a shared cache folder in the
-``CellSpec`` (stage 1 and the source side reused by content key) and once with ``cache_dir=None``.
-Both passes run the same trials to full length (no ASHA), so the difference is only the cache.
-Figures: total trial seconds without / with the cache, stage-1 hits and misses, and the source
-side's cache hits (``recraft.cache.ArtifactCache`` counters are per instance; the source cache's
-hits are counted from its folder's entries: entries created = misses).
+The configurations come from the engine's real ``CellSearcher`` (Optuna TPE, paper defaults
+first, stage-1 groups of ``--stage-reuse`` trials: a group's first trial draws every parameter,
+the others keep its ``align.*`` values and draw only ``finetune.*``). Each trial runs in this
+process with ``harness.trial.loop.run_local``, once with a shared cache folder in the ``CellSpec``
+(stage 1 and the source side reused by content key) and once with ``cache_dir=None``; the
+cached pass's validation value is fed back to the searcher. Both passes run the same trials to
+full length (no ASHA), so the difference is only the cache. Figures: total trial seconds without
+/ with the cache, stage-1 hits and misses, and the source side's cache entries.
 
-    python benchmarks/p3_cache.py [--quick] [--trials 16] [--profile quick]
+    python benchmarks/p3_cache.py [--quick] [--trials 16] [--stage-reuse 4] [--profile quick]
 
 ``--quick``: the smoke profile and 8 trials.
 """
@@ -19,29 +19,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-import numpy as np
-
 import _common as C
-
-
-def draw(space, rng):
-    from harness.methods.space import Choice, Fixed, Float, IntRange, LogFloat
-
-    out = {}
-    for k, p in space.items():
-        if isinstance(p, Fixed):
-            out[k] = p.value
-        elif isinstance(p, Choice):
-            out[k] = p.options[int(rng.integers(len(p.options)))]
-        elif isinstance(p, IntRange):
-            out[k] = int(rng.choice(np.arange(p.low, p.high + 1, p.step)))
-        elif isinstance(p, LogFloat):
-            out[k] = float(np.exp(rng.uniform(np.log(p.low), np.log(p.high))))
-        elif isinstance(p, Float):
-            out[k] = float(rng.uniform(p.low, p.high))
-        else:
-            raise TypeError(f"unknown parameter type {type(p).__name__} for {k}")
-    return out
 
 
 def main() -> None:
@@ -50,8 +28,11 @@ def main() -> None:
     p.add_argument("--task", default="burgers")
     p.add_argument("--method", default="recraft")
     p.add_argument("--profile", default=None, help="default: quick (smoke with --quick)")
+    p.add_argument("--stage-reuse", type=int, default=4,
+                   help="search trials per stage-1 configuration (default 4, the paper profile's)")
     args = p.parse_args()
     from harness.data.synth import generate
+    from harness.engine import CellPlan, CellSearcher, method_config
     from harness.methods.discovery import get_method
     from harness.profiles import get_profile
     from harness.suites import get_suite
@@ -68,16 +49,23 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench-p3-"))
     generate(args.task, tmp / "data", prof.synthetic_size)
     data = load_for_phase(task, tmp / "data", prof, "search")
-    rng = np.random.default_rng(0)
-    space = method.search_space(task)
-    configs = [dict(method.defaults(task))] + [draw(space, rng) for _ in range(args.trials - 1)]
+    metric = f"val_{task.metric.name}"
+    plan = CellPlan(key=f"{task.name}/{method.name}", task=task.name, method=method.name,
+                    metric=metric, mode=task.metric.direction, space=method.search_space(task),
+                    defaults=method.defaults(task), num_samples=args.trials, seeds=0,
+                    max_t=prof.epochs(task.defaults.epochs), grace_period=prof.grace_period,
+                    shared=method.shared_stage_params(task), stage_reuse=args.stage_reuse)
+    searcher = CellSearcher([plan])
+    configs = []
     cache = tmp / "cache"
     passes = {"cache": str(cache), "no_cache": None}
     secs = {k: [] for k in passes}
     stage_s = {k: [] for k in passes}
     events, loads = [], []
     # interleave: trial i with cache, then trial i without, so load drifts hit both alike
-    for i, cfg in enumerate(configs):
+    for i in range(args.trials):
+        cfg = method_config(searcher.suggest(f"t{i}"))
+        configs.append(cfg)
         order = list(passes) if i % 2 == 0 else list(passes)[::-1]
         for name in order:
             cell = CellSpec(sweep="p3", suite="pdebench", task=args.task, method=method.name,
@@ -87,6 +75,9 @@ def main() -> None:
             stage_s[name].append(out.get("stage_seconds", {}))
             if name == "cache":
                 events.append(out.get("cache_events"))
+                value = out.get("metrics", {}).get(metric, float("nan"))
+        searcher.on_trial_result(f"t{i}", {metric: value})
+        searcher.on_trial_complete(f"t{i}", {metric: value})
         loads.append(C.load()["loadavg"])
         print(f"trial {i}: cache {secs['cache'][-1]:.1f} s {events[-1]}, no cache "
               f"{secs['no_cache'][-1]:.1f} s; eps {cfg.get('align.epsilon')}; load {loads[-1]}",
@@ -96,7 +87,9 @@ def main() -> None:
     src_entries = len(list((cache / "source").rglob("*.json"))) if (cache / "source").exists() else 0
     tot = {k: sum(v) for k, v in secs.items()}
     eps_distinct = len({c.get("align.epsilon") for c in configs})
-    figures = {"trials": len(configs), "total_s": tot,
+    groups = len({tuple(c.get(k) for k in plan.shared) for c in configs})
+    figures = {"trials": len(configs), "stage_reuse": args.stage_reuse,
+               "distinct_stage1_configs": groups, "total_s": tot,
                "saving_x": tot["no_cache"] / tot["cache"],
                "stage1_hits": hits, "stage1_misses": misses,
                "source_cache_entries": src_entries, "distinct_epsilons": eps_distinct,
@@ -104,15 +97,19 @@ def main() -> None:
                "finetune_s": {k: sum(s.get("finetune", 0.0) for s in v) for k, v in stage_s.items()},
                "goal_ge_2x": tot["no_cache"] / tot["cache"] >= 2.0}
     rows = [[i, c.get("align.epsilon"), c.get("align.fa_steps"), c.get("align.fld_epochs"),
-             secs["cache"][i], secs["no_cache"][i], str(events[i])] for i, c in enumerate(configs)]
+             f"{c.get('align.lr', 0):.2e}", f"{c.get('finetune.lr', 0):.2e}", secs["cache"][i], secs["no_cache"][i], str(events[i])] for i, c in enumerate(configs)]
     body = (f"Total: no cache {tot['no_cache']:.1f} s, cache {tot['cache']:.1f} s, saving "
-            f"x{figures['saving_x']:.2f}; stage-1 hits {hits}/{len(configs)}; source-side entries "
+            f"x{figures['saving_x']:.2f}; stage-1 hits {hits}/{len(configs)} ({groups} distinct stage-1 "
+            f"configurations, --stage-reuse {args.stage_reuse}); source-side entries "
             f"built {src_entries} for {eps_distinct} distinct epsilons.\n\n" + C.table(
-                ["trial", "eps", "fa_steps", "fld_epochs", "cache s", "no cache s", "events"], rows))
+                ["trial", "eps", "fa_steps", "fld_epochs", "align lr", "finetune lr", "cache s",
+                 "no cache s", "events"], rows))
     C.write(args, "p3-cache", figures, {"configs": configs, "seconds": secs, "stage_seconds": stage_s,
                                          "cache_events": events, "loads": loads}, body, load0,
-            notes=[f"profile {prof.name}, task {args.task}, method {method.name}; trials run "
-                   "sequentially in-process (run_local), full length, interleaved with/without."])
+            notes=[f"profile {prof.name}, task {args.task}, method {method.name}, stage reuse "
+                   f"{args.stage_reuse}; configurations from the engine's CellSearcher (TPE); "
+                   "trials run sequentially in-process (run_local), full length, interleaved "
+                   "with/without."])
 
 
 if __name__ == "__main__":

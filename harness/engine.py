@@ -57,6 +57,10 @@ class CellPlan:
     max_t: int
     grace_period: int
     search_seed: int = 0
+    #: searched parameters of the method's cached stages, and how many consecutive search trials
+    #: keep one configuration of them (see ``Profile.stage_reuse``)
+    shared: tuple[str, ...] = ()
+    stage_reuse: int = 1
 
     @property
     def fixed(self) -> dict[str, Any]:
@@ -248,7 +252,8 @@ class CellSearcher(Searcher):
             self.subs[p.key] = OptunaSearch(space=space, metric=p.metric, mode=p.mode,
                                             seed=p.search_seed, points_to_evaluate=points) if space else None
         self.state = {p.key: {"suggested": 0, "completed": 0, "in_flight": set(), "best": None,
-                              "best_config": None, "finals": 0, "finals_done": 0, "searched": False}
+                              "best_config": None, "finals": 0, "finals_done": 0, "searched": False,
+                              "group": None, "group_left": 0}
                       for p in plans}
         self.trial_cell: dict[str, tuple[str, str]] = {}
         self.trial_config: dict[str, dict] = {}
@@ -290,7 +295,7 @@ class CellSearcher(Searcher):
             if st["searched"] or st["suggested"] >= plan.num_samples or st["in_flight"]:
                 continue
             sub = self.subs[key]
-            params = sub.suggest(trial_id) if sub is not None else {}
+            params = self._suggest_in_group(key, trial_id) if sub is not None else {}
             if params is None:
                 continue
             st["suggested"] += 1
@@ -301,6 +306,26 @@ class CellSearcher(Searcher):
             self.trial_config[trial_id] = method_config(cfg)
             return self._wrap(cfg)
         return Searcher.FINISHED if self.finished() else None
+
+    def _suggest_in_group(self, key: str, trial_id: str) -> dict | None:
+        """The cell's next draw; within a group the cached stage's parameters are held fixed.
+
+        A follower is an Optuna trial enqueued with only the shared parameters: TPE samples the
+        rest from everything the study has seen, so the later stages are still searched.
+        """
+        st, plan, sub = self.state[key], self.plans[key], self.subs[key]
+        follower = bool(plan.shared) and st.get("group_left", 0) > 0 and st.get("group")
+        if follower:
+            sub._ot_study.enqueue_trial(dict(st["group"]))
+        params = sub.suggest(trial_id)
+        if params is None or not plan.shared or plan.stage_reuse <= 1:
+            return params
+        if follower:
+            st["group_left"] -= 1
+        else:
+            st["group"] = {k: params[k] for k in plan.shared if k in params}
+            st["group_left"] = plan.stage_reuse - 1
+        return params
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         key, phase = self.trial_cell.get(trial_id, (None, None))
@@ -715,7 +740,8 @@ def cell_description(task, method, profile, plan: "CellPlan") -> dict[str, Any]:
             "space": {k: p.describe() for k, p in sorted(plan.space.items())},
             "defaults": json.loads(json.dumps(plan.defaults, default=str)),
             "num_samples": plan.num_samples, "seeds": plan.seeds, "max_t": plan.max_t,
-            "grace_period": plan.grace_period, "search_seed": plan.search_seed}
+            "grace_period": plan.grace_period, "search_seed": plan.search_seed,
+            "stage_reuse": plan.stage_reuse if plan.shared else 1}
 
 
 def cell_content_key(task, method, profile, plan: "CellPlan") -> str:

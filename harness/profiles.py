@@ -33,6 +33,10 @@ class Profile:
     grace_period: int                # ASHA grace period (epochs), equal for every method
     synthetic_size: str = "small"    # synthetic preset generated when no real data is found
     image_size: int | None = None    # 2D: input size of the body (None: the body's own)
+    #: search trials per stage-1 configuration: a new configuration of a cached stage's
+    #: parameters is followed by ``stage_reuse - 1`` trials that keep it and draw only the later
+    #: stages' parameters, so they reuse its cached output (1: every trial draws everything)
+    stage_reuse: int = 1
 
     def fa_steps(self, configured: int) -> int:
         """FA optimizer steps actually run for a configured count (0 stays 0)."""
@@ -60,7 +64,7 @@ PROFILES: dict[str, Profile] = {
         finetune_epochs=4, fa_scale=0.15, fld_scale=0.25, max_train_samples=96, max_eval_samples=32,
         source_samples=128, source_head_epochs=3, proxy_2d="synthetic-images",
         proxy_1d="synthetic-text", batch_size=8, num_samples=2, seeds=2, grace_period=2,
-        synthetic_size="small"),
+        synthetic_size="small", stage_reuse=2),
     # the fastest end-to-end check of the whole pipeline (tests, CI): a couple of epochs on a
     # handful of samples; the numbers mean nothing
     "smoke": Profile(
@@ -68,14 +72,14 @@ PROFILES: dict[str, Profile] = {
         finetune_epochs=2, fa_scale=0.1, fld_scale=0.25, max_train_samples=16, max_eval_samples=8,
         source_samples=32, source_head_epochs=1, proxy_2d="synthetic-images",
         proxy_1d="synthetic-text", batch_size=8, num_samples=2, seeds=2, grace_period=1,
-        synthetic_size="tiny"),
+        synthetic_size="tiny", stage_reuse=2),
     # the paper: RoBERTa-base / Swin-base, Table 9 epochs, 5000 proxy samples, 5 seeds
     "paper": Profile(
         name="paper", backbone_1d="roberta-base", backbone_2d="swin-base",
         finetune_epochs=None, fa_scale=1.0, fld_scale=1.0, max_train_samples=None,
         max_eval_samples=None, source_samples=5000, source_head_epochs=20, proxy_2d="cifar10",
         proxy_1d="conll2003", batch_size=None, num_samples=20, seeds=5, grace_period=20,
-        synthetic_size="medium"),
+        synthetic_size="medium", stage_reuse=4),
 }
 
 

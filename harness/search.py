@@ -53,8 +53,12 @@ class SearchOutcome:
 def run_search(cell: CellSpec, method: "Method", task: "Task", data: "TaskData", *,
                num_samples: int, max_concurrent: int, storage_path: str, results_dir: str,
                seed: int = 0, max_failures: int = 0, max_t: int | None = None,
-               defaults: Mapping[str, Any] | None = None, name: str | None = None) -> SearchOutcome:
-    """Search one (task, method) cell and return its trials and the best configuration."""
+               defaults: Mapping[str, Any] | None = None, name: str | None = None,
+               stage_reuse: int | None = None) -> SearchOutcome:
+    """Search one (task, method) cell and return its trials and the best configuration.
+
+    ``stage_reuse``: search trials per stage-1 configuration (default: the profile's).
+    """
     from harness.engine import CellPlan, row_meta, run_cells
 
     key = f"{task.name}/{method.name}"
@@ -64,7 +68,9 @@ def run_search(cell: CellSpec, method: "Method", task: "Task", data: "TaskData",
                     defaults=dict(defaults if defaults is not None else method.defaults(task)),
                     num_samples=num_samples, seeds=0,
                     max_t=max_t or cell.profile.epochs(task.defaults.epochs),
-                    grace_period=cell.profile.grace_period, search_seed=seed)
+                    grace_period=cell.profile.grace_period, search_seed=seed,
+                    shared=method.shared_stage_params(task),
+                    stage_reuse=stage_reuse or cell.profile.stage_reuse)
     cb = run_cells({key: (cell, method)}, [plan], {task.name: data},
                    name=name or f"search-{task.name}-{method.name}", storage_path=storage_path,
                    results_dir=results_dir,

@@ -36,6 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", default="quick", help="quick (CPU default) or paper")
     p.add_argument("--num-samples", type=int, default=None, help="search trials per (task, method)")
     p.add_argument("--seeds", type=int, default=None, help="final runs per (task, method)")
+    p.add_argument("--stage-reuse", type=int, default=None,
+                   help="search trials per stage-1 configuration (default: the profile's; "
+                        "1 draws every parameter anew each trial)")
     p.add_argument("--max-concurrent", type=int, default=None,
                    help="cells searched at once (default: trial slots the cluster has)")
     p.add_argument("--gpus-per-trial", type=float, default=None,
@@ -65,7 +68,10 @@ def plan(args) -> dict[str, Any]:
     from harness.suites import select_tasks
 
     profile = get_profile(args.profile)
-    profile = profile.with_overrides(num_samples=args.num_samples, seeds=args.seeds)
+    if args.stage_reuse is not None and args.stage_reuse < 1:
+        raise SystemExit(f"--stage-reuse must be at least 1, got {args.stage_reuse}")
+    profile = profile.with_overrides(num_samples=args.num_samples, seeds=args.seeds,
+                                     stage_reuse=args.stage_reuse)
     tasks = select_tasks(args.suite, args.tasks)
     entries = discover()
     if args.methods:
@@ -281,7 +287,8 @@ def run(args) -> int:
                              mode=t.metric.direction, space=m.search_space(t),
                              defaults=m.defaults(t), num_samples=prof.num_samples,
                              seeds=prof.seeds, max_t=prof.epochs(t.defaults.epochs),
-                             grace_period=prof.grace_period, search_seed=0)
+                             grace_period=prof.grace_period, search_seed=0,
+                             shared=m.shared_stage_params(t), stage_reuse=prof.stage_reuse)
             content = cell_content_key(t, m, prof, plan_)
             described[key] = {"content": content,
                               "description": cell_description(t, m, prof, plan_)}

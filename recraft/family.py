@@ -34,7 +34,7 @@ class FineTuningMethod(Method):
     token_mode: ClassVar[str] = "draws"
     reference_schedule: ClassVar[bool] = False
 
-    stages = (Stage("align", ALIGN_KEYS), Stage("finetune", FINETUNE_KEYS))
+    stages = (Stage("align", ALIGN_KEYS, cached=True), Stage("finetune", FINETUNE_KEYS))
 
     # ---- contract
     def _space_mod(self):

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Mapping
 
-from harness.methods.space import Param, check_in_space
+from harness.methods.space import Param, check_in_space, searched
 
 if TYPE_CHECKING:
     from harness.suites.base import Task
@@ -27,6 +27,10 @@ class Stage:
 
     name: str
     consumes: tuple[str, ...] = ()
+    #: the stage's output is cached by a content key of the parameters it consumes (and the
+    #: seed), so search trials that agree on those parameters share one run of it; the searcher
+    #: then draws ``Profile.stage_reuse`` trials per configuration of these parameters
+    cached: bool = False
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,12 @@ class Method:
 
     def consumed(self) -> set[str]:
         return {p for st in self.stages for p in st.consumes}
+
+    def shared_stage_params(self, task: "Task") -> tuple[str, ...]:
+        """Searched parameters of the cached stages: trials that agree on them share that work."""
+        space = searched(self.search_space(task))
+        return tuple(sorted({p for st in self.stages if st.cached for p in st.consumes
+                             if p in space}))
 
     def __repr__(self) -> str:
         return f"<method {self.name} v{self.version}>"

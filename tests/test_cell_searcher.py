@@ -1,0 +1,98 @@
+"""The engine's per-cell searcher: defaults first, stage-1 groups, final runs, save/restore.
+
+These drive the real ``CellSearcher`` (real Ray ``OptunaSearch`` and Optuna TPE) the way Tune
+does (suggest, results, complete), without starting trials: what is checked is which
+configurations a search proposes.
+"""
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from harness.engine import CELL_KEY, PHASE_KEY, CellPlan, CellSearcher, method_config
+from harness.methods.discovery import get_method
+from harness.suites import get_suite
+
+TASK = get_suite("pdebench")["burgers"]
+
+
+def plan_for(method_name: str, *, num_samples: int, reuse: int, seeds: int = 0) -> CellPlan:
+    m = get_method(method_name)
+    return CellPlan(key=f"{TASK.name}/{m.name}", task=TASK.name, method=m.name, metric="val_nrmse",
+                    mode="min", space=m.search_space(TASK), defaults=m.defaults(TASK),
+                    num_samples=num_samples, seeds=seeds, max_t=4, grace_period=1,
+                    shared=m.shared_stage_params(TASK), stage_reuse=reuse)
+
+
+def run_search(searcher: CellSearcher, n: int, start: int = 0) -> list[dict]:
+    """Suggest and complete ``n`` trials one at a time; the value depends on the config."""
+    configs = []
+    for i in range(start, start + n):
+        tid = f"t{i}"
+        cfg = searcher.suggest(tid)
+        assert isinstance(cfg, dict), f"trial {i}: searcher returned {cfg!r}"
+        configs.append(cfg)
+        value = abs(math.log10(cfg["finetune.lr"]) + 3.0) + 0.01 * i
+        searcher.on_trial_result(tid, {"val_nrmse": value})
+        searcher.on_trial_complete(tid, {"val_nrmse": value})
+    return configs
+
+
+def shared_part(cfg: dict, keys) -> tuple:
+    return tuple(cfg[k] for k in keys)
+
+
+def test_recraft_trials_share_stage1_in_groups_and_still_search_finetuning():
+    plan = plan_for("recraft", num_samples=8, reuse=4)
+    assert set(plan.shared) == {"align.epsilon", "align.fa_steps", "align.fld_epochs", "align.lr"}
+    configs = run_search(CellSearcher([plan]), 8)
+    groups = [configs[0:4], configs[4:8]]
+    for g in groups:
+        assert len({shared_part(c, plan.shared) for c in g}) == 1      # one stage-1 config
+        assert len({c["finetune.lr"] for c in g}) == 4                 # fine-tuning still drawn
+    assert shared_part(groups[0][0], plan.shared) != shared_part(groups[1][0], plan.shared)
+    # the paper defaults lead the first group
+    first = method_config(configs[0])
+    for k, v in plan.defaults.items():
+        assert first[k] == pytest.approx(v)
+    assert all(c[PHASE_KEY] == "search" and c[CELL_KEY] == plan.key for c in configs)
+
+
+def test_reuse_one_draws_stage1_every_trial():
+    plan = plan_for("recraft", num_samples=5, reuse=1)
+    configs = run_search(CellSearcher([plan]), 5)
+    assert len({c["align.lr"] for c in configs}) == 5
+
+
+def test_method_without_a_cached_stage_is_unaffected():
+    plan = plan_for("nft", num_samples=4, reuse=4)
+    assert plan.shared == ()
+    configs = run_search(CellSearcher([plan]), 4)
+    assert len({c["finetune.lr"] for c in configs}) == 4
+
+
+def test_group_survives_save_and_restore(tmp_path):
+    plan = plan_for("recraft", num_samples=6, reuse=3)
+    s1 = CellSearcher([plan])
+    before = run_search(s1, 2)               # mid-group: one more follower is due
+    s1.save(str(tmp_path / "searcher.pkl"))
+    s2 = CellSearcher([plan_for("recraft", num_samples=6, reuse=3)])
+    s2.restore(str(tmp_path / "searcher.pkl"))
+    after = run_search(s2, 4, start=2)
+    assert shared_part(after[0], plan.shared) == shared_part(before[0], plan.shared)
+    assert shared_part(after[1], plan.shared) != shared_part(before[0], plan.shared)
+    assert shared_part(after[1], plan.shared) == shared_part(after[3], plan.shared)
+
+
+def test_final_runs_use_the_best_search_config_with_new_seeds():
+    plan = plan_for("recraft", num_samples=4, reuse=2, seeds=2)
+    s = CellSearcher([plan])
+    configs = run_search(s, 4)
+    best = min(configs, key=lambda c: abs(math.log10(c["finetune.lr"]) + 3.0)
+               + 0.01 * configs.index(c))
+    finals = [s.suggest("f0"), s.suggest("f1")]
+    assert [f[PHASE_KEY] for f in finals] == ["final", "final"]
+    assert [f["harness.seed"] for f in finals] == [1, 2]
+    for f in finals:
+        assert method_config(f) == method_config(best)
