@@ -62,6 +62,15 @@ class CellPlan:
     shared: tuple[str, ...] = ()
     stage_reuse: int = 1
 
+    def __post_init__(self):
+        # a cell with no search trial would never end its search, and the experiment would wait
+        bad = [f"{name} must be >= {low} (got {value})"
+               for name, value, low in (("num_samples", self.num_samples, 1),
+                                        ("seeds", self.seeds, 0),
+                                        ("stage_reuse", self.stage_reuse, 1)) if value < low]
+        if bad:
+            raise ValueError(f"cell {self.key}: " + "; ".join(bad))
+
     @property
     def fixed(self) -> dict[str, Any]:
         return {k: p.value for k, p in self.space.items() if isinstance(p, Fixed)}

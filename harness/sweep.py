@@ -68,8 +68,10 @@ def plan(args) -> dict[str, Any]:
     from harness.suites import select_tasks
 
     profile = get_profile(args.profile)
-    if args.stage_reuse is not None and args.stage_reuse < 1:
-        raise SystemExit(f"--stage-reuse must be at least 1, got {args.stage_reuse}")
+    for flag, value, low in (("--stage-reuse", args.stage_reuse, 1),
+                             ("--num-samples", args.num_samples, 1), ("--seeds", args.seeds, 0)):
+        if value is not None and value < low:
+            raise SystemExit(f"{flag} must be at least {low}, got {value}")
     profile = profile.with_overrides(num_samples=args.num_samples, seeds=args.seeds,
                                      stage_reuse=args.stage_reuse)
     tasks = select_tasks(args.suite, args.tasks)

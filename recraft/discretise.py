@@ -12,7 +12,6 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from sklearn.cluster import KMeans, MiniBatchKMeans
 
 __all__ = ["class_weights", "discretise_targets"]
 
@@ -48,10 +47,16 @@ def discretise_targets(y: np.ndarray, n_classes: int = 10, seed: int = 0, *,
     if k == 1:
         return np.zeros(n_samples, dtype=np.int64)
 
+    # scikit-learn is imported here, not at module level: it takes ~1.4 s, which every new
+    # trial process of a method without FLD (nft) would otherwise pay
     if n_samples > minibatch_threshold:
+        from sklearn.cluster import MiniBatchKMeans
+
         km = MiniBatchKMeans(n_clusters=k, batch_size=batch_size, random_state=seed,
                              n_init=3 if n_init is None else n_init)
     else:
+        from sklearn.cluster import KMeans
+
         km = KMeans(n_clusters=k, random_state=seed, n_init=10 if n_init is None else n_init)
     raw = km.fit_predict(flat)
 

@@ -96,3 +96,11 @@ def test_final_runs_use_the_best_search_config_with_new_seeds():
     assert [f["harness.seed"] for f in finals] == [1, 2]
     for f in finals:
         assert method_config(f) == method_config(best)
+
+
+@pytest.mark.parametrize("field,value", [("num_samples", 0), ("stage_reuse", 0)])
+def test_a_plan_that_could_never_finish_is_refused(field, value):
+    kw = dict(num_samples=2, reuse=2)
+    kw["reuse" if field == "stage_reuse" else field] = value
+    with pytest.raises(ValueError, match=f"{field} must be >= 1"):
+        plan_for("recraft", **kw)
