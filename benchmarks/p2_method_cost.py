@@ -59,8 +59,8 @@ def main() -> None:
     from harness.profiles import get_profile
 
     if args.device != "cpu":
-        print(f"note: fine-tuning runs on {args.device} through a LocalSession whose device is "
-              f"{args.device}; stage 1 (source side, alignment) stays on CPU (recraft/family.py)")
+        print(f"note: both stages (source side, alignment, fine-tuning) run on {args.device} "
+              f"through a LocalSession whose device is {args.device}")
     torch.set_num_threads(max(1, torch.get_num_threads()))
     prof = get_profile(args.profile)
     repeats = args.repeats or (1 if args.quick else 3)

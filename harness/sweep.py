@@ -21,6 +21,7 @@ from typing import Any
 from harness.data.errors import DataError
 
 EXIT_INTERRUPTED = 130
+EXIT_FAILED_CELLS = 3   # the sweep ended, but some cells have failed runs (rows say why)
 _STARTED_RAY = [False]   # whether the running sweep started the Ray session it uses
 
 
@@ -373,7 +374,14 @@ def run(args) -> int:
                         step=0)
     tracker.finish(sweep_run, "FINISHED" if not unfinished else "FAILED")
     shutdown()
-    return 0 if not unfinished else 1
+    if unfinished:
+        return 1
+    if failed:
+        # scripts and CI must notice: finished rows are kept, the failed cells' rows say why
+        print(f"{len(failed)} cell(s) have failed runs (exit code {EXIT_FAILED_CELLS}); their "
+              f"errors are in the results' `error` column and in MLflow", file=sys.stderr)
+        return EXIT_FAILED_CELLS
+    return 0
 
 
 class PlanChanged(ValueError):
