@@ -91,9 +91,9 @@ def run_harness(method, task_name: str, data, profile, *, trials: int, concurren
                 tmp: Path, tag: str, tracker=None, max_t: int, grace: int, seed: int = 0,
                 cache_dir: str | None = None):
     """``trials`` search trials of ``method`` through ``harness.engine.run_cells`` with
-    ``concurrency`` trials at a time. The engine keeps one trial in flight per cell, so
-    concurrency c uses c cells of the same task and method (keys ``task/method#i``), each with
-    ``trials / c`` samples. Returns (seconds, callback)."""
+    ``concurrency`` trials at a time: c cells of the same task and method (keys
+    ``task/method#i``), each with ``trials / c`` samples, as in a sweep where the engine prefers
+    one trial in flight per cell. Returns (seconds, callback)."""
     import time
 
     from harness.engine import CellPlan, row_meta, run_cells

@@ -138,8 +138,8 @@ def main() -> None:
          "tune+MLflow s", "ratio", "fixed s/trial", "load (1,5,15)"], rows))
     C.write(args, "p1-overhead", figures, details, body, load0,
             notes=["Toy trials sleep (load-independent); the plain loop runs them in c threads.",
-                   "Concurrency c uses c cells of the same task/method: the engine keeps one "
-                   "trial in flight per cell (CellSearcher), so one cell never runs 2 at once."])
+                   "Concurrency c uses c cells of the same task/method, as in a sweep (the "
+                   "engine prefers one trial in flight per cell)."])
 
 
 if __name__ == "__main__":

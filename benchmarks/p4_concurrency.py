@@ -4,7 +4,8 @@ A warm-up sweep first runs (not measured; it warms the driver, but each ``run_ce
 new Tuner whose trial actors start anew, so each measured run's first trials include actor
 start-up). Then the same number of real trials (a method on synthetic data, quick profile, 1 CPU per trial as the
 sweep's default) run through ``harness.engine.run_cells`` at ``max_concurrent`` 1 and 2 (2 cells
-of the same task and method, since the engine keeps one trial in flight per cell). ASHA's grace
+of the same task and method, as in a sweep, where the engine prefers one trial in flight per
+cell). ASHA's grace
 period is the trial length, so no trial is stopped and both runs do equal work. The two runs
 alternate (c=1, c=2, and with more repeats c=2, c=1) to share load drifts.
 

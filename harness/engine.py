@@ -4,9 +4,11 @@ Each cell keeps its own Optuna TPE study (seeded, paper defaults first) and its 
 scheduler, so each cell is an independent search with the same budget and grace period; but all
 cells share one Tuner, one trial-actor pool and one experiment checkpoint:
 
-* :class:`CellSearcher` multiplexes the cells' Optuna searchers (round-robin, one trial in flight
-  per cell so TPE learns from every finished trial) and, once a cell's search is over, queues its
-  final runs: the selected configuration with N seeds, on data that includes the test split.
+* :class:`CellSearcher` multiplexes the cells' Optuna searchers (round-robin, preferably one
+  trial in flight per cell so TPE learns from every finished trial; more only for slots no other
+  cell can use), groups a two-stage method's trials by stage-1 configuration (``stage_reuse``),
+  and, once a cell's search is over, queues its final runs: the selected configuration with N
+  seeds, on data that includes the test split.
 * :class:`CellScheduler` routes each search trial to its cell's ASHA and never stops final runs.
 * :class:`SweepCallback` mirrors trials into MLflow, keeps the live progress matrix, and writes a
   cell's rows to the results table (then its "done" marker) when its last final run ends.
@@ -61,13 +63,17 @@ class CellPlan:
     #: keep one configuration of them (see ``Profile.stage_reuse``)
     shared: tuple[str, ...] = ()
     stage_reuse: int = 1
+    #: search trials of this cell preferably running at once: 1 lets TPE learn from every
+    #: finished trial; the searcher exceeds it only for a slot no other cell can use
+    in_flight: int = 1
 
     def __post_init__(self):
         # a cell with no search trial would never end its search, and the experiment would wait
         bad = [f"{name} must be >= {low} (got {value})"
                for name, value, low in (("num_samples", self.num_samples, 1),
                                         ("seeds", self.seeds, 0),
-                                        ("stage_reuse", self.stage_reuse, 1)) if value < low]
+                                        ("stage_reuse", self.stage_reuse, 1),
+                                        ("in_flight", self.in_flight, 1)) if value < low]
         if bad:
             raise ValueError(f"cell {self.key}: " + "; ".join(bad))
 
@@ -262,7 +268,7 @@ class CellSearcher(Searcher):
                                             seed=p.search_seed, points_to_evaluate=points) if space else None
         self.state = {p.key: {"suggested": 0, "completed": 0, "in_flight": set(), "best": None,
                               "best_config": None, "finals": 0, "finals_done": 0, "searched": False,
-                              "group": None, "group_left": 0}
+                              "groups": []}
                       for p in plans}
         self.trial_cell: dict[str, tuple[str, str]] = {}
         self.trial_config: dict[str, dict] = {}
@@ -296,50 +302,67 @@ class CellSearcher(Searcher):
                 cfg = dict(st["best_config"], **{SEED_KEY: st["finals"], CELL_KEY: key,
                                                  PHASE_KEY: "final"})
                 return self._wrap(cfg)
-        # cells in plan order, each with at most one trial in flight: a few cells progress at once
-        # and finish early (their rows land and a resumed sweep skips them), instead of every
-        # cell starting before any ends
-        for key in self.order:
-            st, plan = self.state[key], self.plans[key]
-            if st["searched"] or st["suggested"] >= plan.num_samples or st["in_flight"]:
-                continue
-            sub = self.subs[key]
-            params = self._suggest_in_group(key, trial_id) if sub is not None else {}
-            if params is None:
-                continue
-            st["suggested"] += 1
-            st["in_flight"].add(trial_id)
-            self.trial_cell[trial_id] = (key, "search")
-            cfg = dict(params, **plan.fixed, **{SEED_KEY: plan.search_seed, CELL_KEY: key,
-                                                PHASE_KEY: "search"})
-            self.trial_config[trial_id] = method_config(cfg)
-            return self._wrap(cfg)
+        # cells in plan order, each with at most ``in_flight`` (1) trials running: a few cells
+        # progress at once and finish early (their rows land and a resumed sweep skips them),
+        # instead of every cell starting before any ends. Only when no cell can take the free
+        # slot that way (the last cells of a sweep, a single-cell search) may a cell run more, so
+        # trial slots never sit idle while trials are left to run
+        for limited in (True, False):
+            for key in self.order:
+                st, plan = self.state[key], self.plans[key]
+                if st["searched"] or st["suggested"] >= plan.num_samples or \
+                        (limited and len(st["in_flight"]) >= plan.in_flight):
+                    continue
+                sub = self.subs[key]
+                params = self._suggest_in_group(key, trial_id) if sub is not None else {}
+                if params is None:
+                    continue
+                st["suggested"] += 1
+                st["in_flight"].add(trial_id)
+                self.trial_cell[trial_id] = (key, "search")
+                cfg = dict(params, **plan.fixed, **{SEED_KEY: plan.search_seed, CELL_KEY: key,
+                                                    PHASE_KEY: "search"})
+                self.trial_config[trial_id] = method_config(cfg)
+                return self._wrap(cfg)
         return Searcher.FINISHED if self.finished() else None
 
     def _suggest_in_group(self, key: str, trial_id: str) -> dict | None:
-        """The cell's next draw; within a group the cached stage's parameters are held fixed.
+        """The cell's next draw; within a stage-1 group the cached stage's parameters are fixed.
 
-        A follower is an Optuna trial enqueued with only the shared parameters: TPE samples the
-        rest from everything the study has seen, so the later stages are still searched.
+        A group is opened by a trial that draws every parameter (its leader). Once the leader has
+        reported (its stage 1 is done and cached), up to ``stage_reuse - 1`` followers keep the
+        group's shared parameters: each is an Optuna trial enqueued with only those, so TPE
+        samples the rest from everything the study has seen. A follower never starts while its
+        leader is still in stage 1 (it would miss the cache and compute stage 1 again); with
+        several trials in flight a new group is opened instead.
         """
         st, plan, sub = self.state[key], self.plans[key], self.subs[key]
-        follower = bool(plan.shared) and st.get("group_left", 0) > 0 and st.get("group")
-        if follower:
-            sub._ot_study.enqueue_trial(dict(st["group"]))
+        grouped = bool(plan.shared) and plan.stage_reuse > 1
+        groups = st.setdefault("groups", [])
+        open_group = next((g for g in groups if g["left"] > 0 and g["ready"]), None) \
+            if grouped else None
+        if open_group is not None:
+            sub._ot_study.enqueue_trial(dict(open_group["params"]))
         params = sub.suggest(trial_id)
-        if params is None or not plan.shared or plan.stage_reuse <= 1:
+        if params is None or not grouped:
             return params
-        if follower:
-            st["group_left"] -= 1
+        if open_group is not None:
+            open_group["left"] -= 1
         else:
-            st["group"] = {k: params[k] for k in plan.shared if k in params}
-            st["group_left"] = plan.stage_reuse - 1
+            groups.append({"params": {k: params[k] for k in plan.shared if k in params},
+                           "left": plan.stage_reuse - 1, "leader": trial_id, "ready": False})
         return params
+
+    def _leader_ready(self, key: str, trial_id: str) -> None:
+        for g in self.state[key].get("groups", []):
+            if g["leader"] == trial_id:
+                g["ready"] = True
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         key, phase = self.trial_cell.get(trial_id, (None, None))
         if phase != "search":
             return
+        self._leader_ready(key, trial_id)   # a trial reports only after its stage 1
         plan = self.plans[key]
         v = result.get(plan.metric)
         if v is None or result.get("diverged") or not math.isfinite(v):
@@ -356,6 +379,7 @@ class CellSearcher(Searcher):
         if phase == "final":
             st["finals_done"] += 1
             return
+        self._leader_ready(key, trial_id)   # ended (even failed): its followers may start
         bad = error or not result or result.get("diverged") or \
             not math.isfinite(result.get(plan.metric, math.nan))
         sub = self.subs[key]

@@ -104,3 +104,29 @@ def test_a_plan_that_could_never_finish_is_refused(field, value):
     kw["reuse" if field == "stage_reuse" else field] = value
     with pytest.raises(ValueError, match=f"{field} must be >= 1"):
         plan_for("recraft", **kw)
+
+
+def test_free_slots_go_to_the_last_cell_and_followers_wait_for_their_leader():
+    """Two slots, one cell: two trials run at once; a follower starts only after its leader
+    reported (its stage 1 is cached by then), otherwise a new group is opened."""
+    plan = plan_for("recraft", num_samples=6, reuse=2)
+    s = CellSearcher([plan])
+    a, b = s.suggest("a"), s.suggest("b")          # both in flight: b cannot follow a yet
+    assert isinstance(a, dict) and isinstance(b, dict)
+    assert shared_part(a, plan.shared) != shared_part(b, plan.shared)
+    s.on_trial_result("a", {"val_nrmse": 0.5})       # a's stage 1 is done
+    c = s.suggest("c")
+    assert shared_part(c, plan.shared) == shared_part(a, plan.shared)
+    assert c["finetune.lr"] != a["finetune.lr"]
+    for tid in ("a", "b", "c"):
+        s.on_trial_complete(tid, {"val_nrmse": 0.5})
+    d = s.suggest("d")                                # b's group still has a follower slot
+    assert shared_part(d, plan.shared) == shared_part(b, plan.shared)
+
+
+def test_with_two_cells_each_keeps_one_trial_in_flight():
+    p1 = plan_for("recraft", num_samples=3, reuse=1)
+    p2 = plan_for("nft", num_samples=3, reuse=1)
+    s = CellSearcher([p1, p2])
+    first, second = s.suggest("x"), s.suggest("y")
+    assert {first[CELL_KEY], second[CELL_KEY]} == {p1.key, p2.key}

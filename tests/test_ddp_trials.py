@@ -159,3 +159,49 @@ def test_ddp_final_runs_report_the_test_metric(ray_two_cpus, toy, tmp_path):
     assert len(rows[(rows.phase == "final") & (rows.split == "test") & (rows.status == "ok")]) == 2
     ok, states = _released(ray_two_cpus)
     assert ok, states
+
+
+SLEEPY = textwrap.dedent('''
+    import time
+    from harness.methods.contract import Method, Stage
+    from harness.methods.space import LogFloat
+
+    class Sleepy(Method):
+        """Two 1-s epochs; reports when it started and ended."""
+        name = "toy-sleepy"
+        version = "1"
+        stages = (Stage("fit", ("fit.lr",)),)
+
+        def search_space(self, task):
+            return {"fit.lr": LogFloat(1e-4, 1.0)}
+
+        def defaults(self, task):
+            return {"fit.lr": 0.05}
+
+        def stage_fit(self, ctx, config, upstream):
+            t0 = time.time()
+            for epoch in (1, 2):
+                time.sleep(1.0)
+                ctx.report(epoch, {ctx.metric_key: config["fit.lr"], "t_start": t0,
+                                   "t_end": time.time()})
+            return {"metrics": {ctx.metric_key: config["fit.lr"]}}
+''')
+
+
+def test_a_single_cell_search_uses_every_trial_slot(ray_two_cpus, tmp_path):
+    """One cell, two slots: the searcher lets the cell run two trials at once."""
+    from harness.search import run_search
+    from harness.trial.context import CellSpec
+
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "toy_sleepy.py").write_text(SLEEPY)
+    method = discover([tmp_path / "p"], modules=())["toy-sleepy"].method
+    prof = PROFILES["smoke"].with_overrides(grace_period=2)
+    cell = CellSpec("t", "pdebench", "advection", method.name, prof, workers=1)
+    out = run_search(cell, method, get_suite("pdebench")["advection"], _data(), num_samples=4,
+                     max_concurrent=2, storage_path=str(tmp_path / "tune"),
+                     results_dir=str(tmp_path / "results"), seed=0, max_t=2)
+    spans = sorted((t.last["t_start"], t.last["t_end"]) for t in out.trials)
+    assert len(spans) == 4 and all(t.status == "ok" for t in out.trials)
+    overlapping = sum(1 for (s0, e0), (s1, _) in zip(spans, spans[1:]) if s1 < e0)
+    assert overlapping >= 1, spans
