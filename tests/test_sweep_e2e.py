@@ -7,8 +7,6 @@ from the parquet), and that the test split is read only after each cell's search
 from __future__ import annotations
 
 import json
-import math
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
