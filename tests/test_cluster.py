@@ -23,17 +23,15 @@ import http.server
 import json
 import os
 import re
-import shutil
-import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 
 import pytest
 import yaml
+from raycluster import descendants, kill_leftovers, private_ray_tmpdir, start_cluster
 
 from harness import cluster as hc
 
@@ -56,100 +54,26 @@ node.kill_all_processes(check_alive=False, allow_graceful=True, wait=True)
 """
 
 
-# ----------------------------------------------------------------------------- process hygiene
-def _children() -> dict[int, int]:
-    """pid -> parent pid of every process."""
-    out = {}
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                stat = Path(f"/proc/{d}/stat").read_text()
-                out[int(d)] = int(stat.rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                pass
-    return out
-
-
-def _start_time(pid: int) -> str | None:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return None
-
-
-def descendants(root: int | None = None) -> dict[int, str]:
-    """pid -> start time of every process below ``root`` (default: this one)."""
-    root = root or os.getpid()
-    parents = _children()
-    found, todo = {}, [root]
-    while todo:
-        p = todo.pop()
-        for c, pp in parents.items():
-            if pp == p and c not in found:
-                found[c] = _start_time(c)
-                todo.append(c)
-    return {p: t for p, t in found.items() if t is not None}
-
-
-def kill_leftovers(procs: dict[int, str], grace: float = 5.0) -> list[int]:
-    """Kill (by pid) the processes of ``procs`` still alive (same start time: not a reused pid)."""
-    deadline = time.time() + grace
-    alive = []
-    while True:
-        alive = [p for p, t in procs.items() if _start_time(p) == t]
-        if not alive or time.time() > deadline:
-            break
-        time.sleep(0.2)
-    for p in alive:
-        try:
-            os.kill(p, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    return alive
-
-
 @pytest.fixture(scope="module")
 def ray_tmp():
-    """A private RAY_TMPDIR (short: Ray's socket paths must stay under 108 bytes)."""
-    import ray
-
-    if ray.is_initialized():        # left over by an earlier test: these need their own clusters
-        ray.shutdown()
-    d = tempfile.mkdtemp(prefix="rh", dir="/tmp")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("RAY_TMPDIR", d)
-        mp.setenv("RAY_AUTH_MODE", "disabled")
-        mp.delenv("RAY_ADDRESS", raising=False)
+    """A private RAY_TMPDIR for the Ray instances of this module."""
+    with private_ray_tmpdir() as d:
         yield d
-    shutil.rmtree(d, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
 def multinode(ray_tmp):
     """head (0 CPUs) + node_a + node_b (1 CPU each), and this process connected as driver."""
-    import ray
-    from ray.cluster_utils import Cluster
-
-    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "resources": {"head": 1},
-                                                      "include_dashboard": False})
-    try:
-        workers = [c.add_node(num_cpus=1, resources={"node_a": 1}),
-                   c.add_node(num_cpus=1, resources={"node_b": 1})]
-        c.wait_for_nodes()
-        ray.init(address=c.address, log_to_driver=False, logging_level="ERROR")
+    with start_cluster(connect=True) as (c, workers):
         yield c, workers
-    finally:
-        procs = descendants()
-        ray.shutdown()
-        c.shutdown()
-        kill_leftovers(procs)
 
 
 def _unshare_cmd() -> list[str] | None:
     for cmd in (["unshare", "-m"], ["unshare", "-r", "-m"]):
         try:
-            r = subprocess.run(cmd + ["sh", "-c", "mount -t tmpfs none /mnt 2>/dev/null || "
-                                      "mount -t tmpfs none /tmp"], capture_output=True, timeout=10)
+            r = subprocess.run(cmd + ["sh", "-c", ("mount -t tmpfs none /mnt 2>/dev/null || "
+                                                   "mount -t tmpfs none /tmp")],
+                               check=False, capture_output=True, timeout=10)
         except (OSError, subprocess.TimeoutExpired):
             return None
         if r.returncode == 0:
@@ -197,7 +121,7 @@ def http_server():
     """Something answering HTTP on 127.0.0.1 (stands in for an `mlflow server`)."""
 
     class Health(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802
+        def do_GET(self):
             self.send_response(200 if self.path == "/health" else 404)
             self.end_headers()
             self.wfile.write(b"OK")
@@ -393,7 +317,7 @@ def test_single_node_local_ray_has_no_issues(ray_tmp):
 
 
 def test_multinode_shared_folder_passes(multinode, tmp_path, http_server):
-    c, workers = multinode
+    c, _ = multinode
     assert len(hc.alive_nodes()) == 3
     t0 = time.perf_counter()
     (tmp_path / "data").mkdir()
@@ -453,12 +377,14 @@ def test_cli_reports_nodes_and_issues(multinode, tmp_path, http_server):
     r = subprocess.run([sys.executable, "-m", "harness.cluster", "--address", c.address,
                         "--storage", str(tmp_path / "tune"), "--tracking-uri",
                         f"sqlite:///{tmp_path}/mlflow.db", "--timeout", "20"],
-                       capture_output=True, text=True, timeout=80, env=env, cwd=ROOT)
+                       check=False, capture_output=True, text=True, timeout=80, env=env,
+                       cwd=ROOT)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "3 alive node(s)" in r.stdout and "0 error(s), 1 warning(s)" in r.stdout
     r = subprocess.run([sys.executable, "-m", "harness.cluster", "--address", c.address,
                         "--storage", "foo://x", "--tracking-uri", http_server_down()],
-                       capture_output=True, text=True, timeout=80, env=env, cwd=ROOT)
+                       check=False, capture_output=True, text=True, timeout=80, env=env,
+                       cwd=ROOT)
     assert r.returncode == 1 and "2 error(s)" in r.stdout, r.stdout + r.stderr
 
 

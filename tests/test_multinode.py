@@ -24,69 +24,18 @@ never finds this cluster) and is ended at the end, by pid.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import signal
-import tempfile
 import threading
 import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from raycluster import descendants, private_ray_tmpdir, start_cluster
 
 from harness.data import synth
 
 TASKS = ("advection", "darcy")
 pytestmark = pytest.mark.slow
-
-
-# ----------------------------------------------------------------------------- process hygiene
-def _parents() -> dict[int, int]:
-    out = {}
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                out[int(d)] = int(Path(f"/proc/{d}/stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                pass
-    return out
-
-
-def _start_time(pid: int) -> str | None:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return None
-
-
-def descendants() -> dict[int, str]:
-    """pid -> start time of every process below this one."""
-    parents, found, todo = _parents(), {}, [os.getpid()]
-    while todo:
-        p = todo.pop()
-        for c, pp in parents.items():
-            if pp == p and c not in found:
-                found[c] = _start_time(c)
-                todo.append(c)
-    return {p: t for p, t in found.items() if t is not None}
-
-
-def kill_leftovers(procs: dict[int, str], grace: float = 5.0) -> list[int]:
-    """SIGKILL the processes of ``procs`` still alive after ``grace`` s (same pid and start time),
-    e.g. a killed node's ray::DashboardAgent / RuntimeEnvAgent, orphaned when its raylet died."""
-    deadline = time.time() + grace
-    while True:
-        alive = [p for p, t in procs.items() if _start_time(p) == t]
-        if not alive or time.time() > deadline:
-            break
-        time.sleep(0.2)
-    for p in alive:
-        try:
-            os.kill(p, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    return alive
 
 
 # ----------------------------------------------------------------------------- fixtures
@@ -100,32 +49,11 @@ def data_root(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def cluster():
-    """(Cluster, [node_a, node_b], processes seen): not connected (the sweep connects)."""
-    import ray
-    from ray.cluster_utils import Cluster
-
-    if ray.is_initialized():        # left over by an earlier test: the sweep connects itself
-        ray.shutdown()
-    d = tempfile.mkdtemp(prefix="rh", dir="/tmp")
+    """(Cluster, [node_a, node_b], processes seen): not connected (the sweep connects). A test
+    that removes a node adds its processes to ``seen`` first, so that they are ended too."""
     seen: dict[int, str] = {}
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("RAY_TMPDIR", d)
-        mp.setenv("RAY_AUTH_MODE", "disabled")
-        mp.delenv("RAY_ADDRESS", raising=False)
-        c = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "resources": {"head": 1},
-                                                          "include_dashboard": False})
-        try:
-            workers = [c.add_node(num_cpus=1, resources={"node_a": 1}),
-                       c.add_node(num_cpus=1, resources={"node_b": 1})]
-            c.wait_for_nodes()
-            yield c, workers, seen
-        finally:
-            seen.update(descendants())
-            if ray.is_initialized():
-                ray.shutdown()
-            c.shutdown()
-            kill_leftovers(seen)
-    shutil.rmtree(d, ignore_errors=True)
+    with private_ray_tmpdir(), start_cluster(connect=False, seen=seen) as (c, workers):
+        yield c, workers, seen
 
 
 def sweep_args(c, root: Path, data: Path, name: str) -> list[str]:
@@ -206,13 +134,14 @@ def test_sweep_refuses_storage_the_nodes_cannot_use(cluster, data_root, tmp_path
 def registry_node() -> str | None:
     """The node of the sweep's data-registry actor (harness.engine), if it is alive."""
     import ray._private.state
+
     from harness.engine import REGISTRY_ACTOR
 
     try:
         for a in ray._private.state.actors().values():
             if a["Name"] == REGISTRY_ACTOR and a["State"] == "ALIVE":
                 return a["Address"]["NodeID"]
-    except Exception:  # noqa: BLE001 - not connected yet, GCS busy ...
+    except Exception:  # noqa: BLE001, S110 - not connected yet, GCS busy ...
         pass
     return None
 
@@ -304,7 +233,7 @@ def test_data_registry_lives_on_the_driver_node(cluster):
 
     from harness.engine import data_registry
 
-    c, workers, _ = cluster
+    c, _, _ = cluster
     ray.init(address=c.address, log_to_driver=False, logging_level="ERROR")
     try:
         ray.get(data_registry().get.remote("nothing"))
