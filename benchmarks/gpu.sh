@@ -31,12 +31,12 @@ step() {  # step <seconds> <description> <command...>: each step has its own tim
   [ "$s" -eq 0 ] || rc=1
 }
 # body step times first: the figure only a GPU machine can give (about 1 min)
-step 120 "P7 body step, fp32" python benchmarks/p7_body_step.py --device "$DEV" --out "$DEST"
-step 90  "P7 body step, bf16 autocast" python benchmarks/p7_body_step.py --device "$DEV" --amp --out "$DEST" --steps 10
-# alignment losses, all four sizes, GPU tensors (POT runs on torch tensors on the device)
-step 150 "P5 alignment" python benchmarks/p5_alignment.py --device "$DEV" --out "$DEST" --repeats 3
-# method cost: quick profile, one repeat (stage 1 runs on CPU in recraft.family, see README)
-step 180 "P2 method cost" python benchmarks/p2_method_cost.py --quick --device "$DEV" --out "$DEST"
+step 100 "P7 body step, fp32" python benchmarks/p7_body_step.py --device "$DEV" --out "$DEST"
+step 80  "P7 body step, bf16 autocast" python benchmarks/p7_body_step.py --device "$DEV" --amp --out "$DEST" --steps 10
+# alignment losses, all four sizes, GPU tensors: the torch solver and POT (on torch tensors)
+step 170 "P5 alignment" python benchmarks/p5_alignment.py --device "$DEV" --out "$DEST" --repeats 2
+# method cost: quick profile, one repeat, both stages on the device
+step 120 "P2 method cost" python benchmarks/p2_method_cost.py --quick --device "$DEV" --out "$DEST"
 nvidia-smi --query-gpu=name,memory.used,utilization.gpu --format=csv >> "$LOG" 2>&1 || true
 echo "== done $(date -u +%FT%TZ), rc $rc; results in $DEST" | tee -a "$LOG"
 ls -l "$DEST" | tee -a "$LOG"

@@ -33,7 +33,8 @@ members of every cluster, loss ``Σ_k w_k · OTDD((S, y), (T_k, k))`` with ``w_k
 label-to-label distances (constants) are computed once per step for all (source class, cluster)
 pairs by one batched Sinkhorn (:func:`batched_entropic_ot`) instead of one POT call per pair.
 
-Every FA solver gets ``fa_stop_thr`` / ``fa_iters``; "Sinkhorn did not converge" warnings are
+Every FA solver gets ``fa_stop_thr`` / ``fa_iters`` and the entropic OT solver ``ot_solver``
+(``"torch"``, the losses' default, or ``"pot"``); "Sinkhorn did not converge" warnings are
 counted per step (``fa_unconverged`` in the log) and summarised in one warning at the end.
 
 Probes (App. B bound terms): before the first and after the last step, on a fixed subset of up to
@@ -93,8 +94,10 @@ class AlignSettings:
     token_mode: str = "draws"            # 1D dense FLD: tokens as draws (paper) or per token (code)
     reference_schedule: bool = False     # FA lr ×10 + StepLR [20,40,60]×0.2 and m/N_b scaling
     schedule_scale: float = 1.0          # the profile's FA scale: StepLR milestones are × this
-    fa_stop_thr: float | None = 1e-4     # Sinkhorn stopping threshold (L2 marginal error), all FA
+    fa_stop_thr: float | None = 1e-4     # Sinkhorn stopping threshold (marginal error: L1 with the
+                                         # torch solver, POT's L2 with "pot"), all FA
     fa_iters: int | None = None          # final-stage Sinkhorn iterations (None: the loss default)
+    ot_solver: str = "torch"             # entropic OT solver of the FA losses: torch | pot
     otdd_per_cluster: bool = True        # ORCA's Σ_k w_k OTDD(S, T_k); False: one OTDD per batch
     target_loss: str = "nrmse"           # probe: task loss logged during stage 1 ("none": off)
     probe_size: int = 32                 # samples of the start/end probes (0: no probes)
@@ -405,8 +408,8 @@ def _align(model, head, source, x_train, y_train, s: AlignSettings, optimizer_na
     use_fa = s.fa_loss != "none" and s.fa_steps > 0
     use_fld = s.fld != "none" and s.fld_epochs > 0
     otdd = s.fa_loss == "otdd"
-    solver = {k: v for k, v in (("stop_thr", s.fa_stop_thr), ("num_iter_max", s.fa_iters))
-              if v is not None}
+    solver = {k: v for k, v in (("stop_thr", s.fa_stop_thr), ("num_iter_max", s.fa_iters),
+                                ("solver", s.ot_solver)) if v is not None}
 
     fa = labels_t = label_terms = None
     labels = None

@@ -12,6 +12,8 @@ from scipy.special import logsumexp
 from recraft.losses import (FAVariant, FeatureAlignment, class_conditional_alignment, cost_matrix,
                             entropic_ot, label_distances, otdd_source_terms, sinkhorn_divergence,
                             wasserstein_fa)
+from recraft.losses import alignment as al
+from recraft.losses.alignment import SOLVERS, record_sinkhorn, sinkhorn_potentials
 
 torch.set_num_threads(1)
 SHIFTS = [0.0, 0.5, 1.0, 2.0]
@@ -312,3 +314,223 @@ def test_eps_scaling_converges_where_plain_sinkhorn_stalls():
     # a pure translation d has S_eps = 1/2 |d|^2 exactly
     assert scaled.item() == pytest.approx(0.5 * 2 * 0.2 ** 2, rel=1e-8)
     assert plain.item() == pytest.approx(scaled.item(), rel=1e-3)
+
+
+# ---------------------------------------------------------------- the torch solver (default) vs POT
+
+# POT run to (near) machine precision: the reference for the torch solver at its defaults
+POT_TIGHT = dict(solver="pot", stop_thr=1e-13, num_iter_max=100_000)
+
+
+def _pair(seed=20):
+    """20 source x 15 target points in 3-D, overlapping (every solver converges tightly)."""
+    s = _cloud(20, 3, seed=seed, dtype=torch.float64)
+    t = _cloud(15, 3, seed=seed + 1, dtype=torch.float64) + 0.3
+    return s, t
+
+
+def _plan(f, g, c, reg):
+    n, m = c.shape
+    return torch.exp((f[:, None] + g[None, :] - c) / reg) / (n * m)
+
+
+@pytest.mark.parametrize("seed", [22, 24])
+def test_torch_solver_values_match_converged_pot(seed):
+    s, t = _pair(seed)
+    y, k = torch.arange(20) % 2, torch.arange(15) % 2
+    # entropic objectives: the torch value is the dual objective, second order in the marginal
+    # error, so at the default stop_thr (1e-6 L1) it matches POT's converged primal to ~1e-12
+    exact = dict(rel=1e-10, abs=1e-12)
+    assert entropic_ot(s, t).item() == pytest.approx(entropic_ot(s, t, **POT_TIGHT).item(), **exact)
+    assert entropic_ot(t, t).item() == pytest.approx(entropic_ot(t, t, **POT_TIGHT).item(), **exact)
+    assert sinkhorn_divergence(s, t).item() == pytest.approx(
+        sinkhorn_divergence(s, t, **POT_TIGHT).item(), **exact)
+    # the w1 path returns the linear cost <pi, C> of the plan: first order in the marginal error
+    # (measured 2e-8 .. 2e-7 relative at stop_thr=1e-6), tight when the torch solve is tight
+    for kw in (dict(), dict(reg=0.05, reg_relative=False), dict(p=2, debias=True)):
+        ref = wasserstein_fa(s, t, **kw, **POT_TIGHT).item()
+        assert wasserstein_fa(s, t, **kw).item() == pytest.approx(ref, rel=1e-6)
+        assert wasserstein_fa(s, t, stop_thr=1e-12, **kw).item() == pytest.approx(ref, rel=1e-10)
+    # OTDD, the inner problems converged too so that both solvers compute the same label
+    # distances (inner_reg=0.5: at 0.1, POT's two-sided inner self-terms OT(S_c, S_c) stop short
+    # after 1e5 iterations, ~1e-8 off, where the symmetric iteration converges in ~25)
+    for per_cluster in (False, True):
+        kw = dict(per_cluster=per_cluster, inner_num_iter_max=100_000, inner_reg=0.5)
+        ref = class_conditional_alignment(s, y, t, k, **kw, **POT_TIGHT).item()
+        assert class_conditional_alignment(s, y, t, k, **kw).item() == pytest.approx(ref, rel=1e-6)
+        tight = class_conditional_alignment(s, y, t, k, stop_thr=1e-12, **kw).item()
+        assert tight == pytest.approx(ref, rel=1e-10)
+
+
+def test_torch_solver_gradient_matches_pot_and_finite_differences():
+    s, t0 = _pair(22)
+    for fn in (sinkhorn_divergence, entropic_ot, wasserstein_fa):
+        grads = {}
+        for name, kw in (("torch", {}), ("torch_tight", dict(stop_thr=1e-12)), ("pot", POT_TIGHT)):
+            t = t0.clone().requires_grad_(True)
+            fn(s, t, **kw).backward()
+            grads[name] = t.grad.numpy()
+        scale = np.abs(grads["pot"]).max()
+        # the gradient is the plan: first order in the marginal error (default 1e-6 L1)
+        np.testing.assert_allclose(grads["torch"], grads["pot"], rtol=0, atol=1e-5 * scale)
+        np.testing.assert_allclose(grads["torch_tight"], grads["pot"], rtol=0, atol=1e-10 * scale)
+    # envelope gradient of the Sinkhorn divergence = central finite differences (tiny case)
+    s, t0 = _cloud(5, 2, seed=30, dtype=torch.float64), _cloud(4, 2, seed=31, dtype=torch.float64) + 0.5
+    t = t0.clone().requires_grad_(True)
+    sinkhorn_divergence(s, t, stop_thr=1e-12).backward()
+    h, fd = 1e-6, np.zeros(t0.shape)
+    for i in range(t0.shape[0]):
+        for j in range(t0.shape[1]):
+            tp, tm = t0.clone(), t0.clone()
+            tp[i, j] += h
+            tm[i, j] -= h
+            fd[i, j] = (sinkhorn_divergence(s, tp, stop_thr=1e-12).item()
+                        - sinkhorn_divergence(s, tm, stop_thr=1e-12).item()) / (2 * h)
+    np.testing.assert_allclose(t.grad.numpy(), fd, rtol=1e-6, atol=1e-9)
+
+
+def test_symmetric_self_term_equals_generic_solve_in_fewer_iterations():
+    x = _cloud(30, 3, seed=40, dtype=torch.float64)
+    c = 0.5 * cost_matrix(x, x, 2)
+    kw = dict(stop_thr=1e-12, num_iter_max=100_000)
+    with record_sinkhorn() as stats:
+        sym = al._ot_value(c, 0.1, symmetric=True, **kw)
+        gen = al._ot_value(c, 0.1, symmetric=False, **kw)
+    assert sym.item() == pytest.approx(gen.item(), rel=1e-10)
+    assert [st.symmetric for st in stats] == [True, False]
+    assert stats[0].iterations < stats[1].iterations
+    f, g, _ = sinkhorn_potentials(c, 0.1, symmetric=True, **kw)
+    assert f is g
+    fg, gg, _ = sinkhorn_potentials(c, 0.1, **kw)
+    torch.testing.assert_close(_plan(f, g, c, 0.1), _plan(fg, gg, c, 0.1), rtol=0, atol=1e-12)
+    # the losses route self-terms (same points, whatever the tensor) through it
+    with record_sinkhorn() as stats:
+        entropic_ot(x, x)
+        entropic_ot(x, x.clone())
+        entropic_ot(x, x + 1e-3)
+    assert [st.symmetric for st in stats] == [True, True, False]
+    with record_sinkhorn() as stats:
+        sinkhorn_divergence(x, x + 0.1)
+    assert [st.symmetric for st in stats] == [False, True, True]
+
+
+def test_sinkhorn_divergence_torch_is_zero_for_identical_clouds_and_nonnegative():
+    x = _cloud(25, 4, seed=41, dtype=torch.float64)
+    t = x.clone().requires_grad_(True)
+    loss = sinkhorn_divergence(x, t)
+    assert loss.item() == 0.0                      # the three problems are the same one
+    loss.backward()
+    assert t.grad.abs().max().item() < 1e-6        # the minimum: zero gradient (to the tolerance)
+    for seed in range(6):
+        s = _cloud(20, 3, seed=50 + seed, dtype=torch.float64)
+        t = _cloud(18, 3, seed=60 + seed, dtype=torch.float64) * (0.5 + 0.2 * seed) + 0.05 * seed
+        assert sinkhorn_divergence(s, t).item() >= -1e-12
+
+
+@pytest.mark.filterwarnings("ignore:Sinkhorn did not converge")  # POT's default 1e-9 in float32
+def test_float32_in_float32_out_both_solvers():
+    s64, t64 = _pair(26)
+    s, t0 = s64.float(), t64.float()
+    for solver in SOLVERS:
+        for fn in (entropic_ot, sinkhorn_divergence, wasserstein_fa):
+            t = t0.clone().requires_grad_(True)
+            loss = fn(s, t, solver=solver)
+            assert loss.dtype == torch.float32 and loss.requires_grad
+            loss.backward()
+            assert t.grad.dtype == torch.float32 and torch.isfinite(t.grad).all()
+            assert loss.item() == pytest.approx(fn(s64, t64, solver=solver).item(), rel=1e-5)
+
+
+def test_overrelaxation_converges_to_the_same_plan_in_fewer_iterations():
+    # three clusters, the target's masses unbalanced (12 / 8 / 4 of 24 points against 10 / 10 / 10):
+    # mass must move between clusters, which plain Sinkhorn does slowly
+    g = torch.Generator().manual_seed(0)
+    cent = torch.tensor([[0.0, 0.0], [2.0, 0.0], [0.0, 2.0]], dtype=torch.float64)
+    s = cent[torch.arange(30) % 3] + 0.5 * torch.randn(30, 2, generator=g, dtype=torch.float64)
+    t = (cent[torch.tensor([0] * 12 + [1] * 8 + [2] * 4)]
+         + 0.5 * torch.randn(24, 2, generator=g, dtype=torch.float64) + 0.1)
+    c = 0.5 * cost_matrix(s, t, 2)
+    kw = dict(stop_thr=1e-10, num_iter_max=100_000)
+    f0, g0, plain = sinkhorn_potentials(c, 0.1, overrelax=None, **kw)
+    ref = _plan(f0, g0, c, 0.1)
+    assert plain.omega == 1.0 and plain.iterations > 300
+    for overrelax in ("auto", 1.5):
+        f, g_, st = sinkhorn_potentials(c, 0.1, overrelax=overrelax, **kw)
+        assert st.converged and st.omega > 1.2
+        assert st.iterations < plain.iterations / 3
+        torch.testing.assert_close(_plan(f, g_, c, 0.1), ref, rtol=0, atol=1e-10)
+    # a problem that converges within the estimation window is left alone
+    _, _, easy = sinkhorn_potentials(cost_matrix(s, t, 1), 1.0)
+    assert easy.omega == 1.0
+
+
+def test_returned_plan_meets_the_marginals_it_reports(monkeypatch):
+    s, t = _pair(28)
+    c = 0.5 * cost_matrix(s, t, 2)
+    for check_every in (1, 10):      # 10: the sparse error reads used off CPU
+        monkeypatch.setattr(al, "_check_every", lambda device, k=check_every: k)
+        f, g, st = sinkhorn_potentials(c, 0.1)
+        pi = _plan(f, g, c, 0.1)
+        row_err = (pi.sum(1) - 1 / 20).abs().sum().item()
+        assert st.converged and row_err < al.TORCH_STOP_THR
+        assert row_err == pytest.approx(st.error, rel=1e-6)
+        assert (pi.sum(0) - 1 / 15).abs().sum().item() < 1e-14   # the last update fits the columns
+        fs, _, sym = sinkhorn_potentials(0.5 * cost_matrix(t, t, 2), 0.1, symmetric=True)
+        ps = _plan(fs, fs, 0.5 * cost_matrix(t, t, 2), 0.1)
+        assert sym.converged
+        assert (ps.sum(1) - 1 / 15).abs().sum().item() == pytest.approx(sym.error, rel=1e-6)
+        assert sinkhorn_divergence(s, t).item() == pytest.approx(
+            sinkhorn_divergence(s, t, **POT_TIGHT).item(), rel=1e-10)
+
+
+def test_torch_solver_warns_when_not_converged_and_records_stats():
+    s, t = _pair(30)
+    with record_sinkhorn() as outer:
+        with record_sinkhorn() as stats, pytest.warns(UserWarning, match="Sinkhorn did not converge"):
+            entropic_ot(s, t, num_iter_max=2, stop_thr=1e-14)
+        assert len(stats) == 1
+        st = stats[0]
+        assert not st.converged and st.iterations == 2 and st.error > 1e-14
+        assert st.shape == (20, 15) and st.stop_thr == 1e-14 and st.scales > 0
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            entropic_ot(s, t)
+    assert len(outer) == 2 and outer[1].converged and outer[1].error < 1e-6
+    assert al._RECORDERS == []
+
+
+@pytest.mark.filterwarnings("ignore:Sinkhorn did not converge")  # POT at its default budget
+def test_solver_choice_reaches_feature_alignment_and_bad_arguments_raise():
+    s, t = _pair(32)
+    y = torch.arange(20) % 2
+    for solver in SOLVERS:
+        fa = FeatureAlignment("sinkhorn_div", s, solver=solver)
+        assert fa(t).item() == pytest.approx(sinkhorn_divergence(s, t, solver=solver).item(), rel=1e-12)
+    with record_sinkhorn() as stats:
+        FeatureAlignment("sinkhorn_div", s, solver="pot")(t)
+    assert stats == []                             # POT did every solve
+    with record_sinkhorn() as stats:
+        FeatureAlignment("otdd", s, y)(t, torch.arange(15) % 2)
+    assert stats and any(st.symmetric for st in stats)
+    with pytest.raises(ValueError, match="unknown solver 'geomloss'; valid solvers: torch, pot"):
+        sinkhorn_divergence(s, t, solver="geomloss")
+    for call in (lambda **kw: entropic_ot(s, t, **kw), lambda **kw: wasserstein_fa(s, t, **kw),
+                 lambda **kw: class_conditional_alignment(s, y, t, torch.arange(15) % 2, **kw),
+                 lambda **kw: FeatureAlignment("w1", s, **kw)):
+        with pytest.raises(ValueError, match="valid solvers: torch, pot"):
+            call(solver="Torch")
+        with pytest.raises(ValueError, match="eps_scaling"):
+            call(eps_scaling=1.0)
+        with pytest.raises(ValueError, match="stop_thr"):
+            call(stop_thr=0.0)
+        with pytest.raises(ValueError, match="num_iter_max"):
+            call(num_iter_max=0)
+    c = 0.5 * cost_matrix(s, t, 2)
+    with pytest.raises(ValueError, match="square"):
+        sinkhorn_potentials(c, 0.1, symmetric=True)
+    with pytest.raises(ValueError, match="reg"):
+        sinkhorn_potentials(c, 0.0)
+    with pytest.raises(ValueError, match="overrelax"):
+        sinkhorn_potentials(c, 0.1, overrelax=2.0)
+    with pytest.raises(ValueError, match="scaling_iters"):
+        sinkhorn_potentials(c, 0.1, scaling_iters=0)
