@@ -302,6 +302,35 @@ def test_sinkhorn_solver_settings_reach_fa_and_warnings_are_counted(monkeypatch)
     assert sum("stage 1: Sinkhorn did not reach" in str(w.message) for w in rec) == 1
 
 
+@pytest.mark.parametrize("solver", ["torch", "pot"])
+def test_ot_solver_setting_reaches_fa_and_both_solvers_train(monkeypatch, solver):
+    made = []
+    real = pl.FeatureAlignment
+
+    def spy(*a, **kw):
+        made.append(kw)
+        return real(*a, **kw)
+
+    monkeypatch.setattr(pl, "FeatureAlignment", spy)
+    model = model_1d()
+    x, y = smooth_fields(24, (1, 32))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = align(model, stub_source(model), x, y, fa_loss="sinkhorn_div", fld="none",
+                    combine="sequential", fa_steps=2, probe_size=0, ot_solver=solver)
+    assert made and made[0]["solver"] == solver
+    fa = [r["fa"] for r in res.log if "fa" in r]
+    assert fa and all(math.isfinite(v) for v in fa)
+
+
+def test_unknown_ot_solver_is_a_clear_error():
+    model = model_1d()
+    x, y = smooth_fields(24, (1, 32))
+    with pytest.raises(ValueError, match="valid solvers: torch, pot"):
+        align(model, stub_source(model), x, y, fa_loss="sinkhorn_div", fld="none",
+              combine="sequential", fa_steps=1, probe_size=0, ot_solver="geomloss")
+
+
 # ----------------------------------------------------------------------------- stage 2
 class CountingArray:
     """An array whose reads are recorded (which rows, and when)."""
