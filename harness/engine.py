@@ -557,8 +557,11 @@ class SweepCallback(_callback_base()):
             return None
         if key not in self.cell_runs:
             m = self.meta[key]
+            attempt = m.get("attempt", 1)
+            # a retried cell gets its own MLflow run (the failed attempt's run stays as it was)
+            run_key = f"cell:{m['task']}/{m['method']}" + (f"#{attempt}" if attempt > 1 else "")
             self.cell_runs[key] = self.tracker.cell_run(self.sweep_run_id, m["task"], m["method"],
-                                                        tags=m["tags"])
+                                                        tags=m["tags"], run_key=run_key)
         return self.cell_runs[key]
 
     def _open_run(self, rec: TrialRecord) -> None:

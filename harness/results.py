@@ -104,3 +104,32 @@ def write_table(df: pd.DataFrame, path: str | Path) -> Path:
     normalise(df).to_parquet(tmp, index=False)
     os.replace(tmp, path)
     return path
+
+
+def retire_cell(results_dir: str | Path, cell_key: str, marker: str | Path) -> Path:
+    """Move a finished cell's result parts and done marker to ``results_dir/superseded/<stamp>/``.
+
+    Used to run a failed cell again: its earlier rows leave the results table (the leaderboard
+    reads ``parts/`` only) but are kept, never deleted. Returns the folder they went to.
+    """
+    import re
+    from datetime import datetime, timezone
+
+    results_dir, marker = Path(results_dir), Path(marker)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    dest = results_dir / "superseded" / stamp
+    dest.mkdir(parents=True, exist_ok=False)
+    tag = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in cell_key.replace("/", "__"))[:80]
+    # exactly this cell's parts: "<tag>-<12 hex>.parquet" (not "<tag>-ref-..." of another method)
+    own = re.compile(re.escape(tag) + r"-[0-9a-f]{12}\.parquet")
+    for part in sorted((results_dir / "parts").glob("*.parquet")):
+        if own.fullmatch(part.name):
+            os.replace(part, dest / part.name)
+    if marker.exists():
+        os.replace(marker, dest / marker.name)
+    return dest
+
+
+def retired_attempts(results_dir: str | Path, marker_name: str) -> int:
+    """How many earlier attempts of a cell were retired (markers under ``superseded/``)."""
+    return sum(1 for _ in (Path(results_dir) / "superseded").glob(f"*/{marker_name}"))

@@ -57,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", default=None, help="sweep name (default: <suite>-<profile>)")
     p.add_argument("--reference", action="store_true",
                    help="show the paper's published numbers as unranked reference rows")
+    p.add_argument("--retry-failed", action="store_true",
+                   help="run again the cells that ended with failed runs (their earlier rows move "
+                        "to results/superseded/, kept)")
     p.add_argument("--dry-run", action="store_true", help="print the plan and coverage, run nothing")
     return p
 
@@ -281,6 +284,7 @@ def run(args) -> int:
 
     # cells to run: planned, and not finished (same content) by an earlier run of this sweep
     cells, plans, meta, todo, done_before, described, every = {}, [], {}, [], set(), {}, []
+    retry: list[tuple[str, Path]] = []
     for t in p["tasks"]:
         for m in p["methods"]:
             key = f"{t.name}/{m.name}"
@@ -296,10 +300,14 @@ def run(args) -> int:
             described[key] = {"content": content,
                               "description": cell_description(t, m, prof, plan_)}
             every.append((t, m, key, plan_, content))
-            if done_marker(results_dir, key, content).exists():
-                done_before.add(key)
-                continue
+            marker = done_marker(results_dir, key, content)
+            if marker.exists():
+                if not (args.retry_failed and cell_failed(marker, plan_.seeds)):
+                    done_before.add(key)
+                    continue
+                retry.append((key, marker))
             todo.append((t, m, key, plan_, content))
+    attempts = retire_failed(sweep_dir, results_dir, retry) if retry else {}
     part, restore_path = resume_plan(sweep_dir, storage, p["name"], todo, described, results_dir)
     # interleave tasks so that concurrent trials hit different tasks
     order_m = [m.name for m in p["methods"]]
@@ -319,8 +327,10 @@ def run(args) -> int:
         cells[key] = (cell, m)
         if key in done_before:
             continue
-        meta[key] = row_meta(cell, m, t, search_data[t.name].source, p["name"])
+        meta[key] = row_meta(cell, m, t, search_data[t.name].source, p["name"],
+                             {"harness.attempt": attempts[key]} if key in attempts else None)
         meta[key]["content"] = content
+        meta[key]["attempt"] = attempts.get(key, 1)
     plans = [item[3] for item in todo]    # in the interleaved order: cells are searched in it
     t0 = time.perf_counter()
 
@@ -382,6 +392,52 @@ def run(args) -> int:
               f"errors are in the results' `error` column and in MLflow", file=sys.stderr)
         return EXIT_FAILED_CELLS
     return 0
+
+
+def cell_failed(marker: Path, seeds: int) -> bool:
+    """Whether a finished cell's marker says some of its runs failed (fewer ok finals than seeds,
+    or no configuration could be selected)."""
+    import json as _json
+
+    summary = _json.loads(marker.read_text())
+    return summary.get("finals_ok", 0) < seeds or summary.get("best_val") is None
+
+
+def retire_failed(sweep_dir: Path, results_dir: Path, retry: list[tuple[str, Path]]) -> dict[str, int]:
+    """Move failed cells' rows and markers to ``results/superseded/`` so they run again.
+
+    Refused while the sweep's last part is unfinished (resume it first). Each cell is also taken
+    out of the part that ran it in ``plan.json``, so this run starts a new part for it. Returns
+    cell -> attempt number (2 for the first retry), which tags its new MLflow runs.
+    """
+    import json as _json
+
+    from harness.engine import done_marker
+    from harness.results import retire_cell, retired_attempts
+
+    plan_file = sweep_dir / "plan.json"
+    saved = _json.loads(plan_file.read_text()) if plan_file.exists() else {"parts": []}
+    if saved["parts"]:
+        last = saved["parts"][-1]
+        pending = [k for k, v in last["cells"].items()
+                   if not done_marker(results_dir, k, v["content"]).exists()]
+        if pending:
+            raise ValueError(f"--retry-failed: this sweep has {len(pending)} unfinished cell(s) "
+                             f"from an interrupted run ({', '.join(sorted(pending)[:3])}...); "
+                             f"rerun the same command without --retry-failed to finish them first")
+    attempts = {}
+    for key, marker in retry:
+        attempts[key] = retired_attempts(results_dir, marker.name) + 2
+        dest = retire_cell(results_dir, key, marker)
+        for part in saved["parts"]:
+            part["cells"].pop(key, None)
+        print(f"retrying {key} (attempt {attempts[key]}): its earlier rows moved to {dest}",
+              flush=True)
+    if saved["parts"]:
+        tmp = plan_file.with_suffix(".tmp")
+        tmp.write_text(_json.dumps(saved, indent=1, default=str))
+        tmp.replace(plan_file)
+    return attempts
 
 
 class PlanChanged(ValueError):

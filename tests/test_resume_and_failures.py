@@ -174,6 +174,34 @@ def test_raising_and_nan_trials_are_recorded_and_the_sweep_completes(data, tmp_p
     board = (tmp_path / "runs" / "faults" / "leaderboard" / "leaderboard.md").read_text()
     assert "always-raises" in board and "✗" in board
 
+    # the bug is fixed (same method version, so the cell is not "new"): a plain rerun skips the
+    # finished cells; --retry-failed runs the failed ones again and keeps their old rows aside
+    (plugins / "faulty.py").write_text(FAULTY.replace(
+        'raise RuntimeError("boom: this method always fails")',
+        'ctx.report(1, {ctx.metric_key: 0.3, "test_nrmse": 0.3})\n'
+        '        return {"metrics": {ctx.metric_key: 0.3, "test_nrmse": 0.3}}'))
+    args = ["--suite", "pdebench", "--tasks", "advection", "--methods", "always-raises,goes-nan,nft",
+            "--profile", "smoke", "--num-samples", "2", "--seeds", "1", "--max-failures", "1",
+            "--data-root", str(data), "--runs-dir", str(tmp_path / "runs"), "--name", "faults"]
+    nft_marker = sorted((tmp_path / "runs" / "faults" / "results" / "cells").glob("advection__nft-*"))
+    mtime = nft_marker[0].stat().st_mtime
+    assert main(args + ["--retry-failed"]) == 3          # goes-nan still diverges
+    assert nft_marker[0].stat().st_mtime == mtime        # a cell that was fine is not rerun
+    df2 = pd.read_parquet(tmp_path / "runs" / "faults" / "results.parquet")
+    fixed = df2[(df2.method == "always-raises")]
+    assert set(fixed.status) <= {"ok", "stopped"}        # only the new attempt's rows
+    assert fixed[(fixed.phase == "final") & (fixed.split == "test")].value.tolist() == [0.3]
+    assert len(df2[df2.method == "nft"]) == len(df[df.method == "nft"])
+    old = pd.concat([pd.read_parquet(f) for f in
+                     (tmp_path / "runs" / "faults" / "results" / "superseded").rglob("*.parquet")])
+    assert set(old.method) == {"always-raises", "goes-nan"}     # kept, not deleted
+    assert "boom" in " ".join(old.error.dropna())
+    from harness.tracking import runs_tree
+
+    tree = runs_tree(f"sqlite:///{tmp_path / 'runs' / 'mlflow.db'}", "pdebench")
+    cells = tree[(tree.kind == "cell") & (tree.method == "always-raises")]
+    assert sorted(cells.status) == ["FAILED", "FINISHED"]     # the failed attempt stays visible
+
 
 def test_ctrl_c_stops_cleanly_and_the_next_run_resumes(data, tmp_path):
     runs = tmp_path / "runs"
