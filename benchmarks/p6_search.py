@@ -6,8 +6,8 @@ A cheap synthetic objective through the real Tune path: the toy plugin of ``benc
 one trial at a time and the paper defaults enqueued first:
 
 * ``tpe+asha``: the harness as is (Optuna TPE, ASHA grace 1 epoch, reduction factor 2, max 8);
-* ``random``: the same engine with Optuna's ``RandomSampler`` (the benchmark swaps the sampler
-  given to ``OptunaSearch``) and no early stopping (grace = max_t).
+* ``random``: the same engine with Optuna's ``RandomSampler`` (the benchmark swaps
+  ``harness.engine.make_sampler``) and no early stopping (grace = max_t).
 
 Compute = epochs run. For each searcher seed it finds the compute at which TPE+ASHA first reaches
 random search's final best (fraction of random's compute; goal <= 0.5) and TPE+ASHA's best at
@@ -17,7 +17,6 @@ half of random's compute.
 """
 from __future__ import annotations
 
-import functools
 import math
 import tempfile
 from pathlib import Path
@@ -48,8 +47,8 @@ def main() -> None:
     p.add_argument("--seeds", type=int, default=3)
     args = p.parse_args()
     import optuna
-    import ray.tune.search.optuna as rto
 
+    from harness import engine
     from harness.profiles import PROFILES
 
     n_random = 12 if args.quick else 16
@@ -61,18 +60,17 @@ def main() -> None:
     ray = _toy.ray_init(2)
     method = _toy.toy_method(max_t, 0.0)
     data = _toy.toy_data("advection")
-    original = rto.OptunaSearch
+    original = engine.make_sampler
     per_seed, rows = {}, []
     for seed in range(args.seeds):
         prof_r = PROFILES["smoke"].with_overrides(grace_period=max_t)
-        rto.OptunaSearch = functools.partial(original,
-                                             sampler=optuna.samplers.RandomSampler(seed=seed))
+        engine.make_sampler = lambda _cell_seed, s=seed: optuna.samplers.RandomSampler(seed=s)
         try:
             _, cb_r = _toy.run_harness(method, "advection", data, prof_r, trials=n_random,
                                        concurrency=1, tmp=tmp, tag=f"p6-random-{seed}",
                                        max_t=max_t, grace=max_t, seed=seed)
         finally:
-            rto.OptunaSearch = original
+            engine.make_sampler = original
         prof_t = PROFILES["smoke"].with_overrides(grace_period=1)
         _, cb_t = _toy.run_harness(method, "advection", data, prof_t, trials=n_tpe, concurrency=1,
                                    tmp=tmp, tag=f"p6-tpe-{seed}", max_t=max_t, grace=1, seed=seed)

@@ -245,6 +245,14 @@ def make_trainable(cells: Mapping[str, tuple], workers: int, cpus: float, gpus: 
 
 
 # ----------------------------------------------------------------------------- searcher
+def make_sampler(seed: int):
+    """Each cell's Optuna sampler: TPE whose random start-up draws are common random numbers,
+    so methods sharing a parameter try the same values of it in the same trials."""
+    from harness.sampler import common_random_tpe
+
+    return common_random_tpe(seed)
+
+
 class CellSearcher(Searcher):
     """One Optuna study per cell, multiplexed; then each cell's final seeded runs."""
 
@@ -265,7 +273,8 @@ class CellSearcher(Searcher):
             space = to_optuna(p.space)
             points = [{k: p.defaults[k] for k in searched(p.space)}] if space else None
             self.subs[p.key] = OptunaSearch(space=space, metric=p.metric, mode=p.mode,
-                                            seed=p.search_seed, points_to_evaluate=points) if space else None
+                                            sampler=make_sampler(p.search_seed),
+                                            points_to_evaluate=points) if space else None
         self.state = {p.key: {"suggested": 0, "completed": 0, "in_flight": set(), "best": None,
                               "best_config": None, "finals": 0, "finals_done": 0, "searched": False,
                               "groups": []}

@@ -130,3 +130,10 @@ def test_with_two_cells_each_keeps_one_trial_in_flight():
     s = CellSearcher([p1, p2])
     first, second = s.suggest("x"), s.suggest("y")
     assert {first[CELL_KEY], second[CELL_KEY]} == {p1.key, p2.key}
+
+
+def test_methods_try_the_same_fine_tuning_learning_rates():
+    """Common random numbers: NFT and RECRAFT cells draw the same finetune.lr in each trial."""
+    rec = run_search(CellSearcher([plan_for("recraft", num_samples=5, reuse=2)]), 5)
+    nft = run_search(CellSearcher([plan_for("nft", num_samples=5, reuse=2)]), 5)
+    assert [c["finetune.lr"] for c in rec] == [c["finetune.lr"] for c in nft]
