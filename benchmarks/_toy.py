@@ -108,11 +108,8 @@ def run_harness(method, task_name: str, data, profile, *, trials: int, concurren
         cell = CellSpec(sweep=tag, suite="pdebench", task=task_name, method=method.name,
                         profile=profile, cache_dir=cache_dir)
         cells[key] = (cell, method)
-        plans.append(CellPlan(key=key, task=task_name, method=method.name,
-                              metric=f"val_{task.metric.name}", mode=task.metric.direction,
-                              space=method.search_space(task), defaults=method.defaults(task),
-                              num_samples=n, seeds=0, max_t=max_t, grace_period=grace,
-                              search_seed=seed + i))
+        plans.append(CellPlan.of(task, method, key=key, num_samples=n, seeds=0, max_t=max_t,
+                                 grace_period=grace, search_seed=seed + i))
         meta[key] = row_meta(cell, method, task, data.source, tag)
     sweep_run = tracker.sweep_run(tag) if tracker is not None else None
     t0 = time.perf_counter()

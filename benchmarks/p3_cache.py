@@ -50,12 +50,10 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench-p3-"))
     generate(args.task, tmp / "data", prof.synthetic_size)
     data = load_for_phase(task, tmp / "data", prof, "search")
-    metric = f"val_{task.metric.name}"
-    plan = CellPlan(key=f"{task.name}/{method.name}", task=task.name, method=method.name,
-                    metric=metric, mode=task.metric.direction, space=method.search_space(task),
-                    defaults=method.defaults(task), num_samples=args.trials, seeds=0,
-                    max_t=prof.epochs(task.defaults.epochs), grace_period=prof.grace_period,
-                    shared=method.shared_stage_params(task), stage_reuse=args.stage_reuse)
+    plan = CellPlan.of(task, method, num_samples=args.trials, seeds=0,
+                       max_t=prof.epochs(task.defaults.epochs), grace_period=prof.grace_period,
+                       stage_reuse=args.stage_reuse)
+    metric = plan.metric
     searcher = CellSearcher([plan])
     configs = []
     cache = tmp / "cache"

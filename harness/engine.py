@@ -67,6 +67,20 @@ class CellPlan:
     #: finished trial; the searcher exceeds it only for a slot no other cell can use
     in_flight: int = 1
 
+    @classmethod
+    def of(cls, task, method, *, num_samples: int, seeds: int, max_t: int, grace_period: int,
+           search_seed: int = 0, stage_reuse: int = 1, key: str | None = None,
+           defaults: Mapping[str, Any] | None = None) -> "CellPlan":
+        """The plan of ``method`` on ``task``: key, metric, space, defaults and the cached stages'
+        shared parameters come from them; budgets and search settings from the caller."""
+        return cls(key=key or f"{task.name}/{method.name}", task=task.name, method=method.name,
+                   metric=f"val_{task.metric.name}", mode=task.metric.direction,
+                   space=method.search_space(task),
+                   defaults=dict(method.defaults(task) if defaults is None else defaults),
+                   num_samples=num_samples, seeds=seeds, max_t=max_t, grace_period=grace_period,
+                   search_seed=search_seed, shared=method.shared_stage_params(task),
+                   stage_reuse=stage_reuse)
+
     def __post_init__(self):
         # a cell with no search trial would never end its search, and the experiment would wait
         bad = [f"{name} must be >= {low} (got {value})"

@@ -65,6 +65,11 @@ def normalise(rows: Iterable[Mapping] | pd.DataFrame) -> pd.DataFrame:
     return df[list(COLUMNS)].reset_index(drop=True)
 
 
+def part_tag(tag: str) -> str:
+    """The file-name-safe prefix of a result part written with ``tag``."""
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in tag)[:80]
+
+
 def append_rows(results_dir: str | Path, rows: Iterable[Mapping] | pd.DataFrame,
                 tag: str = "rows") -> Path | None:
     """Write ``rows`` as a new parquet part under ``results_dir/parts``; returns its path."""
@@ -73,8 +78,7 @@ def append_rows(results_dir: str | Path, rows: Iterable[Mapping] | pd.DataFrame,
         return None
     parts = Path(results_dir) / "parts"
     parts.mkdir(parents=True, exist_ok=True)
-    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in tag)[:80]
-    final = parts / f"{safe}-{uuid.uuid4().hex[:12]}.parquet"
+    final = parts / f"{part_tag(tag)}-{uuid.uuid4().hex[:12]}.parquet"
     tmp = final.with_name("." + final.name + ".tmp")
     df.to_parquet(tmp, index=False)
     with open(tmp, "rb") as fh:
@@ -119,9 +123,8 @@ def retire_cell(results_dir: str | Path, cell_key: str, marker: str | Path) -> P
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
     dest = results_dir / "superseded" / stamp
     dest.mkdir(parents=True, exist_ok=False)
-    tag = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in cell_key.replace("/", "__"))[:80]
     # exactly this cell's parts: "<tag>-<12 hex>.parquet" (not "<tag>-ref-..." of another method)
-    own = re.compile(re.escape(tag) + r"-[0-9a-f]{12}\.parquet")
+    own = re.compile(re.escape(part_tag(cell_key.replace("/", "__"))) + r"-[0-9a-f]{12}\.parquet")
     for part in sorted((results_dir / "parts").glob("*.parquet")):
         if own.fullmatch(part.name):
             os.replace(part, dest / part.name)

@@ -61,16 +61,11 @@ def run_search(cell: CellSpec, method: "Method", task: "Task", data: "TaskData",
     """
     from harness.engine import CellPlan, row_meta, run_cells
 
-    key = f"{task.name}/{method.name}"
-    plan = CellPlan(key=key, task=task.name, method=method.name,
-                    metric=f"val_{task.metric.name}", mode=task.metric.direction,
-                    space=method.search_space(task),
-                    defaults=dict(defaults if defaults is not None else method.defaults(task)),
-                    num_samples=num_samples, seeds=0,
-                    max_t=max_t or cell.profile.epochs(task.defaults.epochs),
-                    grace_period=cell.profile.grace_period, search_seed=seed,
-                    shared=method.shared_stage_params(task),
-                    stage_reuse=stage_reuse or cell.profile.stage_reuse)
+    plan = CellPlan.of(task, method, num_samples=num_samples, seeds=0,
+                       max_t=max_t or cell.profile.epochs(task.defaults.epochs),
+                       grace_period=cell.profile.grace_period, search_seed=seed,
+                       stage_reuse=stage_reuse or cell.profile.stage_reuse, defaults=defaults)
+    key = plan.key
     cb = run_cells({key: (cell, method)}, [plan], {task.name: data},
                    name=name or f"search-{task.name}-{method.name}", storage_path=storage_path,
                    results_dir=results_dir,

@@ -12,6 +12,7 @@ paper's backbones, epochs and budgets on real data.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -290,12 +291,9 @@ def run(args) -> int:
             key = f"{t.name}/{m.name}"
             if p["coverage"][(t.name, m.name)] != "planned":
                 continue
-            plan_ = CellPlan(key=key, task=t.name, method=m.name, metric=f"val_{t.metric.name}",
-                             mode=t.metric.direction, space=m.search_space(t),
-                             defaults=m.defaults(t), num_samples=prof.num_samples,
-                             seeds=prof.seeds, max_t=prof.epochs(t.defaults.epochs),
-                             grace_period=prof.grace_period, search_seed=0,
-                             shared=m.shared_stage_params(t), stage_reuse=prof.stage_reuse)
+            plan_ = CellPlan.of(t, m, num_samples=prof.num_samples, seeds=prof.seeds,
+                                max_t=prof.epochs(t.defaults.epochs),
+                                grace_period=prof.grace_period, stage_reuse=prof.stage_reuse)
             content = cell_content_key(t, m, prof, plan_)
             described[key] = {"content": content,
                               "description": cell_description(t, m, prof, plan_)}
@@ -394,12 +392,22 @@ def run(args) -> int:
     return 0
 
 
+def load_plan(plan_file: Path) -> dict[str, Any]:
+    """The sweep's ``plan.json``: its parts (one Tune experiment each) and their cells."""
+    return json.loads(plan_file.read_text()) if plan_file.exists() else {"parts": []}
+
+
+def save_plan(plan_file: Path, saved: dict[str, Any]) -> None:
+    """Write ``plan.json`` atomically (a crash leaves the old or the new file, never half)."""
+    tmp = plan_file.with_suffix(".tmp")
+    tmp.write_text(json.dumps(saved, indent=1, default=str))
+    tmp.replace(plan_file)
+
+
 def cell_failed(marker: Path, seeds: int) -> bool:
     """Whether a finished cell's marker says some of its runs failed (fewer ok finals than seeds,
     or no configuration could be selected)."""
-    import json as _json
-
-    summary = _json.loads(marker.read_text())
+    summary = json.loads(marker.read_text())
     return summary.get("finals_ok", 0) < seeds or summary.get("best_val") is None
 
 
@@ -410,13 +418,11 @@ def retire_failed(sweep_dir: Path, results_dir: Path, retry: list[tuple[str, Pat
     out of the part that ran it in ``plan.json``, so this run starts a new part for it. Returns
     cell -> attempt number (2 for the first retry), which tags its new MLflow runs.
     """
-    import json as _json
-
     from harness.engine import done_marker
     from harness.results import retire_cell, retired_attempts
 
     plan_file = sweep_dir / "plan.json"
-    saved = _json.loads(plan_file.read_text()) if plan_file.exists() else {"parts": []}
+    saved = load_plan(plan_file)
     if saved["parts"]:
         last = saved["parts"][-1]
         pending = [k for k, v in last["cells"].items()
@@ -434,9 +440,7 @@ def retire_failed(sweep_dir: Path, results_dir: Path, retry: list[tuple[str, Pat
         print(f"retrying {key} (attempt {attempts[key]}): its earlier rows moved to {dest}",
               flush=True)
     if saved["parts"]:
-        tmp = plan_file.with_suffix(".tmp")
-        tmp.write_text(_json.dumps(saved, indent=1, default=str))
-        tmp.replace(plan_file)
+        save_plan(plan_file, saved)
     return attempts
 
 
@@ -454,14 +458,12 @@ def resume_plan(sweep_dir: Path, storage: str, name: str, todo: list, described:
     otherwise the difference is shown and a new ``--name`` suggested. Cells added to a sweep whose
     parts are all finished run in a new part.
     """
-    import json as _json
-
     from ray import tune
 
     from harness.engine import done_marker
 
     plan_file = sweep_dir / "plan.json"
-    saved = _json.loads(plan_file.read_text()) if plan_file.exists() else {"parts": []}
+    saved = load_plan(plan_file)
     current = {item[2]: described[item[2]] for item in todo}
     last = saved["parts"][-1] if saved["parts"] else None
     if last is not None:
@@ -479,9 +481,7 @@ def resume_plan(sweep_dir: Path, storage: str, name: str, todo: list, described:
     tune_name = name if not saved["parts"] else f"{name}.{len(saved['parts']) + 1}"
     if todo:
         saved["parts"].append({"tune_name": tune_name, "cells": current})
-        tmp = plan_file.with_suffix(".tmp")
-        tmp.write_text(_json.dumps(saved, indent=1, default=str))
-        tmp.replace(plan_file)
+        save_plan(plan_file, saved)
     return tune_name, None
 
 

@@ -19,10 +19,8 @@ TASK = get_suite("pdebench")["burgers"]
 
 def plan_for(method_name: str, *, num_samples: int, reuse: int, seeds: int = 0) -> CellPlan:
     m = get_method(method_name)
-    return CellPlan(key=f"{TASK.name}/{m.name}", task=TASK.name, method=m.name, metric="val_nrmse",
-                    mode="min", space=m.search_space(TASK), defaults=m.defaults(TASK),
-                    num_samples=num_samples, seeds=seeds, max_t=4, grace_period=1,
-                    shared=m.shared_stage_params(TASK), stage_reuse=reuse)
+    return CellPlan.of(TASK, m, num_samples=num_samples, seeds=seeds, max_t=4, grace_period=1,
+                       stage_reuse=reuse)
 
 
 def run_search(searcher: CellSearcher, n: int, start: int = 0) -> list[dict]:

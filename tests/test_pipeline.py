@@ -280,7 +280,9 @@ def test_batched_inner_ot_matches_the_losses_solver():
     assert torch.allclose(mine, ref, rtol=1e-5, atol=1e-6)
 
 
-def test_sinkhorn_solver_settings_reach_fa_and_warnings_are_counted(monkeypatch):
+@pytest.fixture
+def fa_kwargs(monkeypatch) -> list[dict]:
+    """The keyword arguments of every FeatureAlignment the pipeline builds (built for real)."""
     made = []
     real = pl.FeatureAlignment
 
@@ -289,6 +291,11 @@ def test_sinkhorn_solver_settings_reach_fa_and_warnings_are_counted(monkeypatch)
         return real(*a, **kw)
 
     monkeypatch.setattr(pl, "FeatureAlignment", spy)
+    return made
+
+
+def test_sinkhorn_solver_settings_reach_fa_and_warnings_are_counted(fa_kwargs):
+    made = fa_kwargs
     model = model_1d()
     x, y = smooth_fields(24, (1, 32))
     with warnings.catch_warnings(record=True) as rec:
@@ -303,15 +310,8 @@ def test_sinkhorn_solver_settings_reach_fa_and_warnings_are_counted(monkeypatch)
 
 
 @pytest.mark.parametrize("solver", ["torch", "pot"])
-def test_ot_solver_setting_reaches_fa_and_both_solvers_train(monkeypatch, solver):
-    made = []
-    real = pl.FeatureAlignment
-
-    def spy(*a, **kw):
-        made.append(kw)
-        return real(*a, **kw)
-
-    monkeypatch.setattr(pl, "FeatureAlignment", spy)
+def test_ot_solver_setting_reaches_fa_and_both_solvers_train(fa_kwargs, solver):
+    made = fa_kwargs
     model = model_1d()
     x, y = smooth_fields(24, (1, 32))
     with warnings.catch_warnings():
