@@ -73,9 +73,12 @@ class CellPlan:
            defaults: Mapping[str, Any] | None = None) -> "CellPlan":
         """The plan of ``method`` on ``task``: key, metric, space, defaults and the cached stages'
         shared parameters come from them; budgets and search settings from the caller."""
+        space = method.search_space(task)
+        if not searched(space):
+            num_samples = 1   # nothing to search (e.g. a floor): more trials would repeat one config
         return cls(key=key or f"{task.name}/{method.name}", task=task.name, method=method.name,
                    metric=f"val_{task.metric.name}", mode=task.metric.direction,
-                   space=method.search_space(task),
+                   space=space,
                    defaults=dict(method.defaults(task) if defaults is None else defaults),
                    num_samples=num_samples, seeds=seeds, max_t=max_t, grace_period=grace_period,
                    search_seed=search_seed, shared=method.shared_stage_params(task),
@@ -810,8 +813,9 @@ def cell_content_key(task, method, profile, plan: "CellPlan") -> str:
 
 def row_meta(cell, method, task, data_source: str, sweep: str, extra_tags: Mapping | None = None) -> dict:
     """Static per-cell fields for rows and MLflow tags."""
-    backbone = cell.profile.backbone(task.modality)
-    row = {"sweep": sweep, "suite": cell.suite, "task": task.name, "task_version": task.version,
+    # a method that uses no pretrained body (a floor) records none
+    backbone = cell.profile.backbone(task.modality) if getattr(method, "uses_body", True) else None
+    row = {"sweep": sweep, "role": getattr(method, "role", "method"), "suite": cell.suite, "task": task.name, "task_version": task.version,
            "method": method.name, "method_version": method.version, "variant_of": method.variant_of,
            "metric": task.metric.name, "direction": task.metric.direction,
            "data_source": data_source, "backbone": backbone, "profile": cell.profile.name,
@@ -819,7 +823,8 @@ def row_meta(cell, method, task, data_source: str, sweep: str, extra_tags: Mappi
            "packages": provenance.package_versions(), "hardware": provenance.hardware()}
     tags = {"harness.suite": cell.suite, "harness.task": task.name, "harness.method": method.name,
             "harness.task_version": task.version, "harness.method_version": method.version,
-            "harness.data_source": data_source, "harness.backbone": backbone,
+            "harness.data_source": data_source, "harness.backbone": backbone or "none",
+            "harness.role": getattr(method, "role", "method"),
             "harness.profile": cell.profile.name, **(extra_tags or {})}
     return {"task": task.name, "method": method.name, "row": row, "tags": tags}
 

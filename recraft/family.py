@@ -81,14 +81,20 @@ class FineTuningMethod(Method):
                                  batch_size=16, device=ctx.device)
 
     def _model(self, ctx, align: bool):
-        from recraft.model import build_target_model
+        from recraft.model import build_target_model, standardization_stats
 
         x, y = ctx.data.split("train")
+        prof = ctx.profile
         # the same initial weights whether or not stage 1 came from the cache
         torch.manual_seed(ctx.seed)
-        return build_target_model(self._backbone(ctx), x.shape[1:], y.shape[1:],
-                                  target_seq_len=ctx.task.defaults.target_seq_len,
-                                  embedder_init=self.embedder_init, align=align, dropout=0.0)
+        model = build_target_model(self._backbone(ctx), x.shape[1:], y.shape[1:],
+                                   target_seq_len=prof.target_seq_len(ctx.task.defaults.target_seq_len),
+                                   embedder_init=self.embedder_init, align=align, dropout=0.0,
+                                   dense_head_1d=prof.dense_head_1d,
+                                   embedder_bias=prof.embedder_bias)
+        if prof.standardize:
+            model.set_standardization(standardization_stats(x, y))
+        return model
 
     def align_settings(self, ctx, config) -> AlignSettings:
         prof, task = ctx.profile, ctx.task
@@ -149,7 +155,8 @@ class FineTuningMethod(Method):
             model.embedder.load_state_dict(upstream["embedder_state"])
         d = task.defaults
         settings = FinetuneSettings(
-            optimizer=d.optimizer, lr=float(config["finetune.lr"]),
+            optimizer=prof.finetune_optimizer or d.optimizer,
+            lr=float(config["finetune.lr"]) * prof.lr_factor(d.lr),
             weight_decay=float(config["finetune.weight_decay"]), epochs=prof.epochs(d.epochs),
             paper_epochs=d.epochs, warmup_epochs=d.warmup_epochs, decay_epochs=max(200, d.epochs),
             batch_size=prof.batch_size or d.batch_size, grad_clip=d.grad_clip,

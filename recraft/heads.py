@@ -12,6 +12,12 @@
   mean of the 3 channels, as in the reference), then ``AdaptiveAvgPool2d`` to the target ``(H', W')``.
   The conv is randomly initialised (normal, std 0.02, zero bias: the in22k checkpoint has no MIM
   decoder, and this is what transformers' ``SwinForMaskedImageModeling`` init does).
+* :class:`LinearHead1D` — the 1D dense head with parameters: each token's hidden vector goes
+  through ``Linear(hidden, C_out * b)`` (zero-initialised, so the model starts at its output
+  offset, e.g. the train-mean field) and is laid out as :class:`DensePooler1D` lays out its pools.
+  The pooler can only read the body through its last LayerNorm's weights (a random body starts at
+  exactly 0 output and moves by about the learning rate per step); profiles that train tiny bodies
+  for a few hundred steps use this head instead (``Profile.dense_head_1d``).
 * :class:`PointHead` — classification/scalar: mean over tokens, then ``Linear(dim, n_out)``.
 """
 from __future__ import annotations
@@ -22,7 +28,19 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["DensePooler1D", "DenseDecoder2D", "PointHead"]
+__all__ = ["DensePooler1D", "LinearHead1D", "DenseDecoder2D", "PointHead", "DENSE_HEADS_1D"]
+
+#: the 1D dense heads a profile may choose: the reference's parameter-free pooler, or a linear map
+DENSE_HEADS_1D = ("pooler", "linear")
+
+
+def _lay_out_1d(v: torch.Tensor, out_channels: int, bins: int, out_length: int) -> torch.Tensor:
+    """``(B, T, C*b)`` per-token values -> ``(B, C, L_out)``: token t's b values go to t*b..t*b+b-1."""
+    b, t, _ = v.shape
+    v = v.reshape(b, t, out_channels, bins).permute(0, 2, 1, 3).reshape(b, out_channels, t * bins)
+    if t * bins != out_length:
+        v = F.adaptive_avg_pool1d(v, out_length)
+    return v
 
 
 class DensePooler1D(nn.Module):
@@ -40,11 +58,26 @@ class DensePooler1D(nn.Module):
         if t != self.num_tokens:
             raise ValueError(f"DensePooler1D built for {self.num_tokens} tokens, got {t}")
         v = F.adaptive_avg_pool1d(h, self.out_channels * self.bins)  # pools the hidden axis: (B, T, C*b)
-        v = v.reshape(b, t, self.out_channels, self.bins).permute(0, 2, 1, 3)  # (B, C, T, b)
-        v = v.reshape(b, self.out_channels, t * self.bins)
-        if t * self.bins != self.out_length:
-            v = F.adaptive_avg_pool1d(v, self.out_length)
-        return v
+        return _lay_out_1d(v, self.out_channels, self.bins, self.out_length)
+
+
+class LinearHead1D(nn.Module):
+    """1D dense head with a zero-initialised ``Linear(hidden, C_out * b)`` per token."""
+
+    def __init__(self, hidden_dim: int, num_tokens: int, out_channels: int, out_length: int):
+        super().__init__()
+        self.num_tokens = int(num_tokens)
+        self.out_channels = int(out_channels)
+        self.out_length = int(out_length)
+        self.bins = max(1, math.ceil(self.out_length / self.num_tokens))
+        self.linear = nn.Linear(int(hidden_dim), self.out_channels * self.bins)
+        nn.init.zeros_(self.linear.weight)
+        nn.init.zeros_(self.linear.bias)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        if h.shape[1] != self.num_tokens:
+            raise ValueError(f"LinearHead1D built for {self.num_tokens} tokens, got {h.shape[1]}")
+        return _lay_out_1d(self.linear(h), self.out_channels, self.bins, self.out_length)
 
 
 class DenseDecoder2D(nn.Module):

@@ -13,6 +13,15 @@ Methods the stages use:
 * ``body_features(x)`` → token-mean of the last hidden state, ``(B, hidden_dim)`` (the source head's
   input during FLD; for Swin this is the final-LayerNorm average pool);
 * ``embedder_parameters()`` / ``body_parameters()`` / ``head_parameters()`` for stage-wise optimisers.
+
+Standardisation (``set_standardization``, off by default): inputs are shifted by the train-mean
+input field and divided by one scalar (the train inputs' std) before the embedder, and the head's
+output is mapped back as ``y_mean + y_scale * head(...)``, where ``y_mean`` is the train-mean target
+field and ``y_scale`` the std of the train targets around it. A model whose head outputs 0 then
+predicts the train-mean field, the ``mean`` floor, instead of 0; and every parameter works at unit
+scale, so Adam's per-step movement of about the learning rate is not spent on reaching the
+targets' offset (shallow-water's targets sit at about 1.03, darcy's at 0.014). The buffers are part
+of the state dict; every stage (alignment included) sees the same standardised inputs.
 """
 from __future__ import annotations
 
@@ -24,9 +33,28 @@ from torch import nn
 
 from .backbones import Backbone, BackboneSpec, load_backbone
 from .embedders import Embedder1D, Embedder2D, init_embedder_1d, init_embedder_2d, stride_for
-from .heads import DenseDecoder2D, DensePooler1D, PointHead
+from .heads import DENSE_HEADS_1D, DenseDecoder2D, DensePooler1D, LinearHead1D, PointHead
 
-__all__ = ["TargetModel", "build_target_model"]
+__all__ = ["TargetModel", "build_target_model", "standardization_stats"]
+
+
+def standardization_stats(x: "np.ndarray", y: "np.ndarray") -> dict[str, torch.Tensor]:
+    """Shift/scale buffers from training arrays ``x`` ``(N, *in)``, ``y`` ``(N, *out)`` (float32).
+
+    Shifts are the per-position train means; scales are one scalar each (a per-position std would
+    blow up where a field barely varies, e.g. at a fixed boundary value).
+    """
+    import numpy as np
+
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    if len(x) < 2 or len(y) < 2:
+        raise ValueError(f"standardisation needs at least 2 training samples, got {len(x)}")
+    xm, ym = x.mean(axis=0, keepdims=True), y.mean(axis=0, keepdims=True)
+    xs, ys = float((x - xm).std()), float((y - ym).std())
+    as_t = lambda a: torch.as_tensor(a, dtype=torch.float32)  # noqa: E731
+    return {"x_shift": as_t(xm), "x_scale": as_t(xs if xs > 1e-12 else 1.0),
+            "y_shift": as_t(ym), "y_scale": as_t(ys if ys > 1e-12 else 1.0)}
 
 
 class TargetModel(nn.Module):
@@ -50,6 +78,23 @@ class TargetModel(nn.Module):
         self.input_shape = tuple(int(s) for s in input_shape)
         self.output_shape = (int(output_shape),) if isinstance(output_shape, int) else tuple(output_shape)
         self.task = task  # "dense" | "point"
+        # identity standardisation until set_standardization is called
+        for name, v in (("x_shift", 0.0), ("x_scale", 1.0), ("y_shift", 0.0), ("y_scale", 1.0)):
+            self.register_buffer(name, torch.tensor(v))
+        self.standardized = False
+
+    def set_standardization(self, stats: dict[str, torch.Tensor]) -> "TargetModel":
+        """Install shift/scale buffers (see :func:`standardization_stats`); returns ``self``."""
+        for name in ("x_shift", "x_scale", "y_shift", "y_scale"):
+            setattr(self, name, stats[name].to(self.x_shift.device))
+        self.standardized = True
+        return self
+
+    def _in(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.x_shift) / self.x_scale if self.standardized else x
+
+    def _out(self, y: torch.Tensor) -> torch.Tensor:
+        return self.y_shift + self.y_scale * y if self.standardized else y
 
     @property
     def kind(self) -> str:
@@ -64,8 +109,8 @@ class TargetModel(nn.Module):
         return getattr(self.embedder, "stride", None)
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
-        """The embedder's token sequence, ``(B, T, embed_dim)``."""
-        return self.embedder(x)
+        """The embedder's token sequence, ``(B, T, embed_dim)`` (of the standardised input)."""
+        return self.embedder(self._in(x))
 
     def pooled_embedding(self, x: torch.Tensor) -> torch.Tensor:
         """Token-mean of the embedder output, ``(B, embed_dim)`` (what FA aligns)."""
@@ -77,14 +122,18 @@ class TargetModel(nn.Module):
 
     def token_features(self, x: torch.Tensor) -> torch.Tensor:
         """Last hidden state per token, ``(B, T', hidden_dim)``."""
-        return self.body(self.embedder(x))
+        return self.body(self.embed(x))
 
     def body_features(self, x: torch.Tensor) -> torch.Tensor:
         """Token-mean of the last hidden state, ``(B, hidden_dim)``."""
         return self.token_features(x).mean(dim=1)
 
+    def predict_from_features(self, feats: torch.Tensor) -> torch.Tensor:
+        """Predictions from :meth:`token_features` output (reuses one body pass)."""
+        return self._out(self.head(feats))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.token_features(x))
+        return self._out(self.head(self.token_features(x)))
 
     def embedder_parameters(self) -> Iterator[nn.Parameter]:
         return self.embedder.parameters()
@@ -114,6 +163,8 @@ def build_target_model(
     stride: int | None = None,
     backbone_path: str | os.PathLike | None = None,
     dropout: float | None = None,
+    dense_head_1d: str = "pooler",
+    embedder_bias: float = 0.0,
 ) -> TargetModel:
     """Build a target model for one task.
 
@@ -131,7 +182,15 @@ def build_target_model(
         stride: 1D only, force the stride (e.g. 2 for the reference's Burgers behaviour).
         backbone_path: explicit weights location for a preset (``--backbone-path``).
         dropout: override the body's dropout / drop-path rate (default: the checkpoint's).
+        dense_head_1d: ``"pooler"`` (the reference's parameter-free head) or ``"linear"``
+            (:class:`~recraft.heads.LinearHead1D`); 1D dense outputs only.
+        embedder_bias: when > 0, the embedder conv's bias is drawn from U(-b, b) instead of the
+            reference's zeros. The embedder LayerNorms each token; with a zero bias a stride-1
+            token ``u * w`` normalises to ``sign(u) * w / |w|``, so every amplitude is lost until
+            the bias has been learned. A nonzero bias keeps amplitudes from the first step.
     """
+    if dense_head_1d not in DENSE_HEADS_1D:
+        raise ValueError(f"dense_head_1d must be one of {DENSE_HEADS_1D}, got {dense_head_1d!r}")
     if embedder_init not in ("recraft", "orca"):
         raise ValueError(f"embedder_init must be 'recraft' or 'orca', got {embedder_init!r}")
     bb = backbone if isinstance(backbone, Backbone) else load_backbone(backbone, path=backbone_path, dropout=dropout)
@@ -158,7 +217,8 @@ def build_target_model(
             out = tuple(int(s) for s in output_shape)
             if len(out) != 2:
                 raise ValueError(f"1D dense output shape must be (C_out, L_out), got {out}")
-            head = DensePooler1D(emb.num_tokens, out[0], out[1])
+            head = (DensePooler1D(emb.num_tokens, out[0], out[1]) if dense_head_1d == "pooler"
+                    else LinearHead1D(spec.hidden_dim, emb.num_tokens, out[0], out[1]))
             task = "dense"
     elif len(input_shape) == 3:
         if spec.kind != "2d":
@@ -177,5 +237,8 @@ def build_target_model(
             task = "dense"
     else:
         raise ValueError(f"input shape must be (C, L) or (C, H, W), got {input_shape}")
+    if embedder_bias > 0:
+        with torch.no_grad():
+            emb.conv.bias.uniform_(-float(embedder_bias), float(embedder_bias))
 
     return TargetModel(emb, bb.body, head, spec, input_shape, output_shape, task)

@@ -469,7 +469,7 @@ def _align(model, head, source, x_train, y_train, s: AlignSettings, optimizer_na
             ent = float(source_entropy(probs, token_mode=s.token_mode))
             tl = None
             if task_loss is not None:
-                tl = float(task_loss(model.head(feats), _to_tensor(y_train[idx], device)))
+                tl = float(task_loss(model.predict_from_features(feats), _to_tensor(y_train[idx], device)))
         return loss, ent, tl
 
     def step(opt, loss: torch.Tensor, name: str = "align.loss") -> float:
@@ -510,7 +510,7 @@ def _align(model, head, source, x_train, y_train, s: AlignSettings, optimizer_na
             logits = head(feats if dense_1d else feats.mean(dim=1))
             probs = torch.softmax(logits, dim=-1)
             ent = float(source_entropy(probs, token_mode=s.token_mode))
-            tl = (float(task_loss(model.head(feats), _to_tensor(y_train[probe_idx], device)))
+            tl = (float(task_loss(model.predict_from_features(feats), _to_tensor(y_train[probe_idx], device)))
                   if task_loss is not None else None)
         row[f"{tag}.source_entropy"] = ent
         if tl is not None:

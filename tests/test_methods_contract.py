@@ -117,6 +117,9 @@ def test_supports_answers(name, task):
 def test_space_is_library_neutral_and_stage_qualified(name, task):
     m = _method(name)
     space = m.search_space(task)
+    if m.role == "floor":
+        assert space == {} and m.stages == (Stage("fit"),), f"{name}: a floor searches nothing"
+        return
     assert space, f"{name}: empty search space"
     consumers = {k: [st.name for st in m.stages if k in st.consumes] for k in space}
     for key, spec in space.items():
@@ -264,12 +267,17 @@ def _assert_ran(out: dict, epochs: int, metric: str = "val_nrmse") -> None:
     assert value == pytest.approx(min(row[metric] for row in history))   # nRMSE: lower is better
 
 
+def _epochs(name: str) -> int:
+    """Epochs a run reports: a floor fits once (one report), the others fine-tune."""
+    return 1 if _method(name).role == "floor" else TINY.finetune_epochs
+
+
 @method_names
 def test_test_config_runs_end_to_end_1d(name, tiny_root):
     from recraft.run import run_one
 
     out = run_one(name, TASK_1D, tiny_root, profile=TINY, test_config=True)
-    _assert_ran(out, TINY.finetune_epochs)
+    _assert_ran(out, _epochs(name))
     assert out["data_source"] == "synthetic"
 
 
@@ -278,7 +286,7 @@ def test_test_config_runs_end_to_end_2d(name, tiny_root):
     from recraft.run import run_one
 
     out = run_one(name, TASK_2D, tiny_root, profile=TINY, test_config=True)
-    _assert_ran(out, TINY.finetune_epochs)
+    _assert_ran(out, _epochs(name))
 
 
 def test_final_phase_reports_the_test_metric(tiny_root):

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
 
+from harness.leaderboard import floors as fl
 from harness.leaderboard import stats as st
 from harness.leaderboard.reference import ReferenceRow, reference_rows
 from harness.results import normalise
@@ -75,6 +76,8 @@ class Cell:
     rank: int | None = None              # competition rank within the task; None if not ranked
     run_status: str = ""                 # statuses of the seeds that were not ok ("diverged", ...)
     error: str = ""                      # the latest error message among them
+    below_floor: bool = False            # mean worse than the task's `mean` floor (floors.py)
+    within_spread: bool = False          # not told apart from the task's best (floors.py)
 
     @property
     def ranked(self) -> bool:
@@ -94,6 +97,7 @@ class MethodRow:
     n_second: int
     covered: int
     n_tasks: int
+    n_below_floor: int = 0               # tasks where the mean is worse than the `mean` floor
 
     @property
     def coverage(self) -> str:
@@ -113,6 +117,12 @@ class Leaderboard:
     reference_name: str | None = None
     other_sources: list[str] = field(default_factory=list)  # other sources in the same results
     excluded_from_test: list[str] = field(default_factory=list)  # methods with no value at all
+    floors: list[MethodRow] = field(default_factory=list)   # reference predictors, unranked
+    resolved: dict[str, bool] = field(default_factory=dict)  # task key -> resolved (floors.py)
+
+    def summary_lines(self) -> list[str]:
+        """Floors, resolution and significance verdicts (printed before the table)."""
+        return fl.summary_lines(self)
 
     # -- access ----------------------------------------------------------------------------
     def cell(self, method: str, task: str) -> Cell:
@@ -411,18 +421,22 @@ def build_leaderboard(df: pd.DataFrame, data_source: str = "real", *,
         tasks.append(TaskColumn(key, s, t, v, metric))
         col_rows[key] = sel
 
-    # --- methods: (method, method_version) -------------------------------------------------
+    # --- methods: (method, method_version); floors apart -----------------------------------
     used = pd.concat(list(col_rows.values())) if col_rows else rows.iloc[0:0]
-    meth_ids = sorted({(r.method, r.method_version) for r in used.itertuples()})
-    meth_label = _labels(meth_ids)
+    all_ids = sorted({(r.method, r.method_version) for r in used.itertuples()})
+    meth_label = _labels(all_ids)
+    floor_ids = sorted({(r.method, r.method_version) for r in used.itertuples()
+                        if r.role == "floor"})
+    meth_ids = [mid for mid in all_ids if mid not in floor_ids]
     variant = {}
-    for mid in meth_ids:
+    for mid in all_ids:
         sel = used[(used["method"] == mid[0]) & (used["method_version"] == mid[1])]
         vs = [x for x in sel["variant_of"] if x]
         variant[mid] = Counter(vs).most_common(1)[0][0] if vs else ""
 
     # --- cells and per-task ranks ----------------------------------------------------------
     cells: dict[tuple[str, str], Cell] = {}
+    resolved: dict[str, bool] = {}
     for col in tasks:
         sel = col_rows[col.key]
         column_cells = []
@@ -432,6 +446,14 @@ def build_leaderboard(df: pd.DataFrame, data_source: str = "real", *,
             cells[(c.method, col.key)] = c
             column_cells.append(c)
         rank_task(column_cells, col.metric)
+        floor_cells = {}
+        for mid in floor_ids:
+            sub = sel[(sel["method"] == mid[0]) & (sel["method_version"] == mid[1])]
+            c = _make_cell(meth_label[mid], col.key, sub, col.metric)
+            cells[(c.method, col.key)] = c
+            floor_cells[mid[0]] = c
+        fl.mark_below_floor(column_cells, floor_cells.get(fl.MEAN_FLOOR), col.metric.direction)
+        resolved[col.key] = fl.resolve_task(column_cells)
 
     # --- summary -----------------------------------------------------------------------------
     methods: list[MethodRow] = []
@@ -442,9 +464,16 @@ def build_leaderboard(df: pd.DataFrame, data_source: str = "real", *,
             key=key, method=mid[0], method_version=mid[1], variant_of=variant[mid],
             avg_rank=float(np.mean(ranks)) if ranks else float("nan"),
             n_first=sum(r == 1 for r in ranks), n_second=sum(r == 2 for r in ranks),
-            covered=len(ranks), n_tasks=len(tasks)))
+            covered=len(ranks), n_tasks=len(tasks),
+            n_below_floor=sum(cells[(key, t.key)].below_floor for t in tasks)))
     methods.sort(key=lambda m: (math.isnan(m.avg_rank), m.avg_rank if not math.isnan(m.avg_rank)
                                 else 0.0, -m.covered, m.key))
+
+    floors = [MethodRow(key=meth_label[mid], method=mid[0], method_version=mid[1],
+                        variant_of=variant[mid], avg_rank=float("nan"), n_first=0, n_second=0,
+                        covered=sum(cells[(meth_label[mid], t.key)].status == OK for t in tasks),
+                        n_tasks=len(tasks))
+              for mid in floor_ids]
 
     # --- significance on complete blocks (displayed values, lower is better) ----------------
     compared = [m.key for m in methods if m.covered > 0]
@@ -467,7 +496,7 @@ def build_leaderboard(df: pd.DataFrame, data_source: str = "real", *,
     return Leaderboard(data_source=data_source, tasks=tasks, methods=methods, cells=cells,
                        significance=sig, reference=refs, reference_name=ref_name,
                        other_sources=[s for s in all_sources if s != data_source],
-                       excluded_from_test=excluded)
+                       excluded_from_test=excluded, floors=floors, resolved=resolved)
 
 
 def _reference_value(row: ReferenceRow, col: TaskColumn) -> str | None:
@@ -544,6 +573,8 @@ def _caption_lines(lb: Leaderboard) -> list[str]:
     tv = ", ".join(f"{t.key} {t.task_version or 'unversioned'}" for t in lb.tasks) or "none"
     mv = ", ".join(f"{m.key} {m.method_version or 'unversioned'}" for m in lb.methods) or "none"
     lines.append(f"Task versions: {tv}. Method versions: {mv}.")
+
+    lines.append(fl.caption_line(lb))
 
     sig_text = st.describe(lb.significance)
     if lb.excluded_from_test:

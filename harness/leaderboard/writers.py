@@ -41,6 +41,24 @@ def _value_text(cell: Cell) -> str:
     return f"{cell.display} ± {cell.display_std}" if cell.display_std else cell.display
 
 
+FLOOR_MARK = "†"
+SPREAD_MARK = "≈"
+FLOORS_LABEL = "floors (reference predictors, not ranked)"
+
+
+def _marks(cell: Cell) -> str:
+    """† below the mean floor, ≈ within the seed spread of the task's best."""
+    return (f" {FLOOR_MARK}" if cell.below_floor else "") + (f" {SPREAD_MARK}" if cell.within_spread else "")
+
+
+def _floor_text(cell: Cell) -> str:
+    if cell.status == MISSING:
+        return MISSING_MARK
+    if cell.status == FAILED:
+        return f"{FAILED_MARK} {cell.run_status}"
+    return _value_text(cell)
+
+
 def _reference_label(lb: Leaderboard) -> str:
     text = f"reference ({lb.reference_name}, not run here)"
     if lb.data_source != "real":
@@ -91,7 +109,7 @@ def _md_cell(cell: Cell, modal: int | None) -> str:
     text = _value_text(cell)
     if cell.rank == 1:
         text = f"**{text}**"
-    text += f" ({cell.rank})"
+    text += f" ({cell.rank}){_marks(cell)}"
     if modal is not None and cell.n != modal:
         text += f" n={cell.n}"
     return text
@@ -101,21 +119,28 @@ def to_markdown(lb: Leaderboard, png_name: str | None = None) -> str:
     """The leaderboard as a Markdown section: title, table, notes, caption."""
     modal = lb.modal_seeds()
     head = ["Method"] + [f"{t.key} {t.arrow}" for t in lb.tasks] + ["Avg. Rank", "#1", "#2",
-                                                                    "Tasks"]
-    lines = [f"## {_title(lb)}", "",
+                                                                    "Tasks", "< floor"]
+    lines = [f"## {_title(lb)}", ""] + [f"- {_md_escape(x)}" for x in lb.summary_lines()] + ["",
              "| " + " | ".join(_md_escape(h) for h in head) + " |",
              "|---" + "|---:" * (len(head) - 1) + "|"]
     for m in lb.methods:
         row = [_md_escape(_method_label(lb, m.key))]
         row += [_md_cell(lb.cells[(m.key, t)], modal) for t in lb.task_keys]
-        row += [_fmt_rank(m.avg_rank), str(m.n_first), str(m.n_second), m.coverage]
+        row += [_fmt_rank(m.avg_rank), str(m.n_first), str(m.n_second), m.coverage,
+                str(m.n_below_floor)]
         lines.append("| " + " | ".join(row) + " |")
+    if lb.floors:
+        lines.append("| *" + FLOORS_LABEL + "* |" + " |" * (len(head) - 1))
+        for f in lb.floors:
+            vals = [_md_escape(_floor_text(lb.cells[(f.key, t)])) for t in lb.task_keys]
+            lines.append("| " + " | ".join([_md_escape(f.key)] + vals + ["", "", "", f.coverage, ""])
+                         + " |")
     if lb.reference:
         lines.append("| *" + _md_escape(_reference_label(lb)) + "* |"
                      + " |" * (len(head) - 1))
         for r in lb.reference:
             vals = [_reference_value(r, t) or MISSING_MARK for t in lb.tasks]
-            lines.append("| " + " | ".join([_md_escape(r.label)] + vals + ["", "", "", ""]) + " |")
+            lines.append("| " + " | ".join([_md_escape(r.label)] + vals + ["", "", "", "", ""]) + " |")
     lines.append("")
     notes = _notes(lb)
     if notes:
@@ -141,11 +166,13 @@ def to_frame(lb: Leaderboard) -> pd.DataFrame:
 
     Per task ``<task>__mean``, ``__std``, ``__n``, ``__rank``, ``__status`` (``__display`` too,
     the ranked string); then ``avg_rank``, ``n_first``, ``n_second``, ``tasks_covered``,
-    ``tasks_total``. ``kind`` is "ranked" or "reference".
+    ``tasks_total``, ``n_below_floor``. ``kind`` is "ranked", "floor" or "reference"; per task
+    ``__below_floor`` and ``__within_spread`` carry the leaderboard's † and ≈ marks.
     """
     records = []
-    for m in lb.methods:
-        rec = {"data_source": lb.data_source, "kind": "ranked", "method": m.key,
+    for m in list(lb.methods) + list(lb.floors):
+        kind = "floor" if m in lb.floors else "ranked"
+        rec = {"data_source": lb.data_source, "kind": kind, "method": m.key,
                "method_name": m.method, "method_version": m.method_version,
                "variant_of": m.variant_of}
         for t in lb.task_keys:
@@ -156,8 +183,10 @@ def to_frame(lb: Leaderboard) -> pd.DataFrame:
             rec[f"{t}__rank"] = c.rank
             rec[f"{t}__status"] = c.status if c.status != FAILED else f"failed: {c.run_status}"
             rec[f"{t}__display"] = c.display
+            rec[f"{t}__below_floor"] = c.below_floor
+            rec[f"{t}__within_spread"] = c.within_spread
         rec.update(avg_rank=m.avg_rank, n_first=m.n_first, n_second=m.n_second,
-                   tasks_covered=m.covered, tasks_total=m.n_tasks)
+                   tasks_covered=m.covered, tasks_total=m.n_tasks, n_below_floor=m.n_below_floor)
         records.append(rec)
     for r in lb.reference:
         rec = {"data_source": lb.data_source, "kind": "reference", "method": r.label,
@@ -208,7 +237,7 @@ def _html_cell(cell: Cell, modal: int | None) -> str:
     text = html.escape(_value_text(cell))
     if cell.rank == 1:
         text = f"<b>{text}</b>"
-    text += f" ({cell.rank})"
+    text += f" ({cell.rank}){html.escape(_marks(cell))}"
     if modal is not None and cell.n != modal:
         text += f" <small>n={cell.n}</small>"
     return f"<td>{text}</td>"
@@ -224,19 +253,28 @@ def to_html(lb: Leaderboard, png: str | Path | None = None, embed: bool = True) 
         cells = "".join(_html_cell(lb.cells[(m.key, t)], modal) for t in lb.task_keys)
         rows.append(f"<tr><td>{e(_method_label(lb, m.key))}</td>{cells}"
                     f"<td>{_fmt_rank(m.avg_rank)}</td><td>{m.n_first}</td>"
-                    f"<td>{m.n_second}</td><td>{m.coverage}</td></tr>")
+                    f"<td>{m.n_second}</td><td>{m.coverage}</td><td>{m.n_below_floor}</td></tr>")
+    if lb.floors:
+        rows.append(f'<tr class="refhead"><td colspan="{len(lb.tasks) + 6}">'
+                    f"{e(FLOORS_LABEL)}</td></tr>")
+        for f in lb.floors:
+            vals = "".join(f"<td>{e(_floor_text(lb.cells[(f.key, t)]))}</td>" for t in lb.task_keys)
+            rows.append(f'<tr class="floor"><td>{e(f.key)}</td>{vals}'
+                        f"<td></td><td></td><td></td><td>{f.coverage}</td><td></td></tr>")
     if lb.reference:
-        rows.append(f'<tr class="refhead"><td colspan="{len(lb.tasks) + 5}">'
+        rows.append(f'<tr class="refhead"><td colspan="{len(lb.tasks) + 6}">'
                     f"{e(_reference_label(lb))}</td></tr>")
         for r in lb.reference:
             vals = "".join(f"<td>{e(_reference_value(r, t) or MISSING_MARK)}</td>"
                            for t in lb.tasks)
             rows.append(f'<tr class="ref"><td>{e(r.label)}</td>{vals}'
-                        "<td></td><td></td><td></td><td></td></tr>")
+                        "<td></td><td></td><td></td><td></td><td></td></tr>")
     notes = _notes(lb)
     notes_html = ("<h3>Seeds that did not finish ok</h3><ul>"
                   + "".join(f"<li>{e(n)}</li>" for n in notes) + "</ul>") if notes else ""
     caption = "".join(f"<p>{e(line)}</p>" for line in lb.caption_lines())
+    summary = ('<ul class="summary">' + "".join(f"<li>{e(x)}</li>" for x in lb.summary_lines())
+               + "</ul>")
     figure = ""
     if png is not None:
         png = Path(png)
@@ -251,8 +289,9 @@ def to_html(lb: Leaderboard, png: str | Path | None = None, embed: bool = True) 
                   f"{e(groups_text(lb.significance.groups))}.</p>")
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<title>{e(_title(lb))}</title><style>{_CSS}</style></head><body>\n"
-            f"<h1>{e(_title(lb))}</h1>\n<table><thead><tr><th>Method</th>{head}"
-            "<th>Avg. Rank</th><th>#1</th><th>#2</th><th>Tasks</th></tr></thead><tbody>\n"
+            f"<h1>{e(_title(lb))}</h1>\n{summary}<table><thead><tr><th>Method</th>{head}"
+            "<th>Avg. Rank</th><th>#1</th><th>#2</th><th>Tasks</th><th>&lt; floor</th>"
+            "</tr></thead><tbody>\n"
             + "\n".join(rows) + "\n</tbody></table>\n"
             f"{notes_html}<div class=\"caption\">{caption}</div>{figure}\n</body></html>\n")
 
@@ -278,34 +317,42 @@ def _tex_cell(cell: Cell) -> str:
         core += r" $\pm$ " + tex_escape(cell.display_std)
     if cell.rank == 1:
         core = rf"\textbf{{{core}}}"
-    return f"{core} ({cell.rank})"
+    marks = (r" $\dagger$" if cell.below_floor else "") + (r" $\approx$" if cell.within_spread else "")
+    return f"{core} ({cell.rank}){marks}"
 
 
 def to_latex(lb: Leaderboard) -> str:
     """A booktabs ``tabular`` (needs ``\\usepackage{booktabs}``), caption as comments above."""
-    n_cols = len(lb.tasks) + 5
+    n_cols = len(lb.tasks) + 6
     out = [f"% {_title(lb)} -- generated by harness.leaderboard; needs \\usepackage{{booktabs}}"]
     out += [f"% {line}" for line in lb.caption_lines()]
     out.append(r"\begin{tabular}{l" + "r" * (n_cols - 1) + "}")
     out.append(r"\toprule")
     head = ["Method"] + [tex_escape(t.key) + (r" $\uparrow$" if t.metric.direction == "max"
                                               else r" $\downarrow$") for t in lb.tasks]
-    head += [r"Avg.\ Rank", r"\#1", r"\#2", "Tasks"]
+    head += [r"Avg.\ Rank", r"\#1", r"\#2", "Tasks", r"$<$ floor"]
     out.append(" & ".join(head) + r" \\")
     out.append(r"\midrule")
     for m in lb.methods:
         row = [tex_escape(_method_label(lb, m.key))]
         row += [_tex_cell(lb.cells[(m.key, t)]) for t in lb.task_keys]
         row += [_fmt_rank(m.avg_rank).replace("—", "--"), str(m.n_first), str(m.n_second),
-                m.coverage]
+                m.coverage, str(m.n_below_floor)]
         out.append(" & ".join(row) + r" \\")
+    if lb.floors:
+        out.append(r"\midrule")
+        out.append(rf"\multicolumn{{{n_cols}}}{{l}}{{\textit{{{FLOORS_LABEL}}}}} \\")
+        for f in lb.floors:
+            vals = [tex_escape(_floor_text(lb.cells[(f.key, t)]).replace(MISSING_MARK, "--"))
+                    for t in lb.task_keys]
+            out.append(" & ".join([tex_escape(f.key)] + vals + ["", "", "", f.coverage, ""]) + r" \\")
     if lb.reference:
         out.append(r"\midrule")
         label = tex_escape(_reference_label(lb))
         out.append(rf"\multicolumn{{{n_cols}}}{{l}}{{\textit{{{label}}}}} \\")
         for r in lb.reference:
             vals = [tex_escape(_reference_value(r, t) or "--") for t in lb.tasks]
-            out.append(" & ".join([tex_escape(r.label)] + vals + ["", "", "", ""]) + r" \\")
+            out.append(" & ".join([tex_escape(r.label)] + vals + ["", "", "", "", ""]) + r" \\")
     out.append(r"\bottomrule")
     out.append(r"\end{tabular}")
     return "\n".join(out) + "\n"

@@ -50,6 +50,10 @@ class Method:
     summary: ClassVar[str] = ""
     paper: ClassVar[str] = ""
     variant_of: ClassVar[str | None] = None
+    #: "method" (ranked on the leaderboard) or "floor" (a reference predictor shown beside them)
+    role: ClassVar[str] = "method"
+    #: whether the method runs the profile's pretrained body (rows of one that does not record none)
+    uses_body: ClassVar[bool] = True
     stages: ClassVar[tuple[Stage, ...]] = ()
     resources: ClassVar[Resources] = Resources()
 

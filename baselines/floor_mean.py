@@ -1,0 +1,16 @@
+"""The ``mean`` floor: predict the training split's mean target field for every input."""
+from __future__ import annotations
+
+import numpy as np
+
+from harness.methods.floor import FloorPredictor
+
+
+class MeanField(FloorPredictor):
+    name = "mean"
+    version = "1"
+    summary = "Reference predictor: the train split's mean target field"
+
+    def fit(self, x_train, y_train, x_val, y_val, metric, direction, seed):
+        field = np.asarray(y_train, dtype=np.float64).mean(axis=0, keepdims=True)
+        return lambda x: np.broadcast_to(field, (len(x),) + field.shape[1:]).astype(np.float32)

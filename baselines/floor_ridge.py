@@ -1,0 +1,33 @@
+"""The ``ridge`` floor: linear least squares on flattened inputs, regularisation picked on validation."""
+from __future__ import annotations
+
+import numpy as np
+
+from harness.methods.floor import FloorPredictor
+
+#: the ridge penalties tried (scikit-learn's ``alpha``); the best on the validation split is kept
+ALPHAS = tuple(10.0 ** k for k in range(-4, 5))
+
+
+class RidgeRegression(FloorPredictor):
+    name = "ridge"
+    version = "1"
+    summary = "Reference predictor: ridge regression on flattened inputs (alpha chosen on validation)"
+
+    def fit(self, x_train, y_train, x_val, y_val, metric, direction, seed):
+        from sklearn.linear_model import Ridge
+
+        flat = lambda a: np.asarray(a, dtype=np.float64).reshape(len(a), -1)  # noqa: E731
+        out_shape = tuple(y_train.shape[1:])
+        best = None
+        for alpha in ALPHAS:
+            # solver="svd" is exact and stable when samples < features (the usual case here)
+            model = Ridge(alpha=alpha, solver="svd").fit(flat(x_train), flat(y_train))
+            value = float(metric(model.predict(flat(x_val)).reshape((len(x_val),) + out_shape), y_val))
+            better = best is None or (value < best[0] if direction == "min" else value > best[0])
+            if np.isfinite(value) and better:
+                best = (value, model)
+        if best is None:
+            raise ValueError("ridge: every alpha gave a non-finite validation value")
+        model = best[1]
+        return lambda x: model.predict(flat(x)).reshape((len(x),) + out_shape).astype(np.float32)
