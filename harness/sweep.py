@@ -159,7 +159,7 @@ def coverage_matrix(p: dict[str, Any], states: dict[str, dict] | None = None) ->
 
 def banner(p: dict[str, Any], data_root: Path, tracking_uri: str, results_dir: Path) -> str:
     from harness.tracking import ui_command
-    from recraft.backbones import describe_backbone
+    from recraft.presets import describe_backbone
 
     prof = p["profile"]
     modalities = sorted({t.modality for t in p["tasks"]})

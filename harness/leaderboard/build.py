@@ -118,6 +118,7 @@ class Leaderboard:
     other_sources: list[str] = field(default_factory=list)  # other sources in the same results
     excluded_from_test: list[str] = field(default_factory=list)  # methods with no value at all
     floors: list[MethodRow] = field(default_factory=list)   # reference predictors, unranked
+    backbones: list[str] = field(default_factory=list)      # bodies of the ranked rows
     resolved: dict[str, bool] = field(default_factory=dict)  # task key -> resolved (floors.py)
 
     def summary_lines(self) -> list[str]:
@@ -496,7 +497,8 @@ def build_leaderboard(df: pd.DataFrame, data_source: str = "real", *,
     return Leaderboard(data_source=data_source, tasks=tasks, methods=methods, cells=cells,
                        significance=sig, reference=refs, reference_name=ref_name,
                        other_sources=[s for s in all_sources if s != data_source],
-                       excluded_from_test=excluded, floors=floors, resolved=resolved)
+                       excluded_from_test=excluded, floors=floors, resolved=resolved,
+                       backbones=sorted({b for b in used["backbone"] if b}))
 
 
 def _reference_value(row: ReferenceRow, col: TaskColumn) -> str | None:
@@ -574,6 +576,7 @@ def _caption_lines(lb: Leaderboard) -> list[str]:
     mv = ", ".join(f"{m.key} {m.method_version or 'unversioned'}" for m in lb.methods) or "none"
     lines.append(f"Task versions: {tv}. Method versions: {mv}.")
 
+    lines.append(fl.bodies_line(lb.backbones))
     lines.append(fl.caption_line(lb))
 
     sig_text = st.describe(lb.significance)

@@ -86,6 +86,14 @@ def summary_lines(lb: "Leaderboard") -> list[str]:
     return out
 
 
+def bodies_line(backbones: Iterable[str]) -> str:
+    """Which bodies the ranked methods ran on, and whether they are pretrained."""
+    from recraft.presets import describe_backbone
+
+    names = sorted({b for b in backbones if b})
+    return "Bodies: " + (", ".join(describe_backbone(b) for b in names) or "none recorded") + "."
+
+
 def caption_line(lb: "Leaderboard") -> str:
     names = ", ".join(f.key for f in lb.floors) or "none"
     return ("Floors (reference predictors, not ranked and not in the significance test): "
