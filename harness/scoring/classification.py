@@ -1,16 +1,16 @@
 """Single-label and multi-label metrics (errors: lower is better), via scikit-learn.
 
 * :func:`error_rate` — 1 − top-1 accuracy (CIFAR-100, Spherical, NinaPro, Satellite).
-* :func:`f1_error` — 1 − macro F1 over the task's classes (ECG: N, A, O, ~).
+* :func:`f1_error` — 1 − macro F1 over the classes that occur (ECG: N, A, O, ~).
 * :func:`map_error` — 1 − mean average precision over labels (FSD50K), clip logits averaged
   over the clip's chunks first.
 * :func:`mean_auroc_error` — 1 − mean per-label ROC AUC (DeepSEA).
 
 Published definitions use the whole evaluation set at once and skip a label that cannot be
 scored (no positive, or for AUROC no negative, in the set). The ``*_upstream`` variants follow
-ORCA's code: the metric is computed per chunk of 1,000 samples and the chunk values averaged;
-ECG's F1 averages only the labels present in the chunk's truth or predictions; FSD's mAP averages
-all 200 labels (scikit-learn gives 0 AP to a label without positives) on float32 sigmoids.
+ORCA's code: the metric is computed per chunk of 1,000 samples and the chunk values averaged
+(for ECG's F1 each chunk averages the labels present in that chunk); FSD's mAP averages all 200
+labels (scikit-learn gives 0 AP to a label without positives) on float32 sigmoids.
 """
 from __future__ import annotations
 
@@ -45,12 +45,11 @@ def error_rate_upstream(pred: Any, target: Any, chunk: int = UPSTREAM_CHUNK, **_
     return chunked(error_rate, p, t, chunk)
 
 
-def f1_error(pred: Any, target: Any, num_classes: int | None = None, **_: Any) -> float:
-    """1 − macro F1 over classes ``0..K-1`` (K from the logits, or ``num_classes``); a class with
-    no true and no predicted sample scores 0 (``zero_division=0``)."""
-    p, t, k = _labels_and_classes(pred, target, "f1_error")
-    k = num_classes or k
-    return 1.0 - float(skm.f1_score(t, p, labels=list(range(k)), average="macro", zero_division=0))
+def f1_error(pred: Any, target: Any, **_: Any) -> float:
+    """1 − macro F1 over the classes that occur in the truth or the predictions (scikit-learn's
+    macro average; a class predicted but never true scores 0)."""
+    p, t, _k = _labels_and_classes(pred, target, "f1_error")
+    return 1.0 - float(skm.f1_score(t, p, average="macro", zero_division=0))
 
 
 def _f1_chunk_orca(pred: np.ndarray, target: np.ndarray, **_: Any) -> float:
