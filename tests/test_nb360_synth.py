@@ -91,3 +91,16 @@ def test_presets_cover_every_task_and_profile_sizes():
 
     for size in {p.synthetic_size for p in PROFILES.values()}:
         assert set(synth.SIZES[size]) == set(TASK_NAMES)
+
+
+def test_profile_caps_keep_per_sample_extras_aligned(tiny):
+    from harness.profiles import get_profile
+    from harness.trial.data import load_for_phase
+
+    prof = get_profile("smoke").with_overrides(max_train_samples=5, max_eval_samples=3)
+    d = load_for_phase(get_suite("nasbench360")["cosmic"], tiny, prof, "final")
+    assert len(d.x["train"]) == len(d.aux["train"]["ignore"]) == 5
+    assert len(d.x["val"]) == len(d.aux["val"]["ignore"]) == 1      # only 1 val image in tiny
+    assert len(d.x["test"]) == len(d.aux["test"]["ignore"]) == 6     # test is never capped
+    e = load_for_phase(get_suite("nasbench360")["ecg"], tiny, prof, "search")
+    assert "test" not in e.x and len(e.aux["train"]["record"]) == 5

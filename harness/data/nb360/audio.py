@@ -90,10 +90,12 @@ def features_many(audios: list[np.ndarray]) -> list[np.ndarray]:
     by_len: dict[int, list[int]] = {}
     for i, a in enumerate(audios):
         by_len.setdefault(len(a), []).append(i)
-    for idx in by_len.values():
-        power = mel_power(np.stack([audios[i] for i in idx]))
-        for k, i in enumerate(idx):
-            out[i] = _finish(power[k])
+    for same in by_len.values():
+        for lo in range(0, len(same), 32):   # 32 one-second chunks: ~25 MB of spectra at a time
+            idx = same[lo:lo + 32]
+            power = mel_power(np.stack([audios[i] for i in idx]))
+            for k, i in enumerate(idx):
+                out[i] = _finish(power[k])
     return out  # type: ignore[return-value]
 
 
