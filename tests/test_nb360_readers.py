@@ -241,6 +241,17 @@ def test_truncated_and_foreign_files_are_corrupt_file_errors(tmp_path):
         T["deepsea"].load(tmp_path)
 
 
+@pytest.mark.parametrize("protocol", [2, 4, 5])
+def test_numpy_pickles_of_every_protocol_load(tmp_path, protocol):
+    fx.ecg(tmp_path)
+    src = pickle.loads((tmp_path / "challenge2017.pkl").read_bytes())
+    src["data"] = np.array([np.asarray(r, dtype=np.float32) for r in src["data"]] + [np.zeros(3)],
+                           dtype=object)[:-1]
+    (tmp_path / "challenge2017.pkl").write_bytes(pickle.dumps(src, protocol=protocol))
+    d = T["ecg"].load(tmp_path, splits=("test",))
+    assert len(d.x["test"]) > 0
+
+
 def test_pickles_that_would_run_code_are_refused(tmp_path):
     class Evil:
         def __reduce__(self):
