@@ -42,10 +42,14 @@ def _suites() -> list[str]:
 def _tasks(suite: str) -> list[str]:
     from harness.suites import get_suite
 
-    lines = [f"{'task':<24} {'dim':<4} {'version':<13} {'backbone':<8} {'metric':<8} file"]
-    for t in get_suite(suite).values():
-        lines.append(f"{t.name:<24} {t.modality:<4} {t.version:<13} {t.defaults.backbone:<8} "
-                     f"{t.metric.name + ('↓' if t.metric.direction == 'min' else '↑'):<8} {t.file.filename}")
+    tasks = list(get_suite(suite).values())
+    metric = {t.name: t.metric.name + ("↓" if t.metric.direction == "min" else "↑") for t in tasks}
+    mw = max(8, *(len(m) for m in metric.values()))
+    lines = [f"{'task':<24} {'dim':<4} {'kind':<18} {'version':<13} {'backbone':<8} "
+             f"{'metric':<{mw}} file"]
+    for t in tasks:
+        lines.append(f"{t.name:<24} {t.modality:<4} {t.kind:<18} {t.version:<13} "
+                     f"{t.defaults.backbone:<8} {metric[t.name]:<{mw}} {t.file.filename}")
     return lines
 
 

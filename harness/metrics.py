@@ -101,8 +101,14 @@ METRICS = {"nrmse": nrmse, "rmse": rmse}
 
 
 def get_metric(name: str):
-    """A metric function by name (``nrmse``, ``rmse``)."""
-    try:
+    """A metric function by name: ``nrmse``, ``rmse``, or a task metric of
+    :mod:`harness.scoring` (``error_rate``, ``map_error``, ``mae8``, ... and their
+    ``*_upstream`` variants), which take ``(pred, target, **aux)`` and return a float."""
+    if name in METRICS:
         return METRICS[name]
-    except KeyError:
-        raise ValueError(f"unknown metric {name!r}; known: {', '.join(METRICS)}") from None
+    from harness import scoring
+
+    if name in scoring.METRICS:
+        return scoring.METRICS[name]
+    known = [*METRICS, *scoring.METRICS]
+    raise ValueError(f"unknown metric {name!r}; known: {', '.join(known)}") from None

@@ -1,4 +1,4 @@
-"""``python -m harness.data {synth,download,check} --suite pdebench --root DIR``."""
+"""``python -m harness.data {synth,download,check} --suite {pdebench,nasbench360} --root DIR``."""
 from __future__ import annotations
 
 import argparse
@@ -20,7 +20,7 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("--root", required=True, type=Path, help="data root folder")
         sp.add_argument("--tasks", default=None, help="comma-separated task names (default: all)")
 
-    s = sub.add_parser("synth", help="generate synthetic files in PDEBench's format")
+    s = sub.add_parser("synth", help="generate synthetic files in the suite's upstream formats")
     common(s)
     s.add_argument("--size", default="small", help="size preset: tiny, small (default), medium, large")
     s.add_argument("--seed", type=int, default=0)
@@ -34,6 +34,8 @@ def _parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("check", help="check files against the schema the readers expect")
     common(c)
+    c.add_argument("--verify", action="store_true",
+                   help="nasbench360: also compare downloads with published or pinned md5s")
     return p
 
 
@@ -59,7 +61,10 @@ def main(argv: list[str] | None = None) -> int:
                   f"python -m harness.data check --suite {args.suite} --root {args.root}")
             return 0
         if args.command == "download":
-            from harness.data import download
+            if args.suite == "nasbench360":
+                from harness.data.nb360 import download
+            else:
+                from harness.data import download
 
             paths = download.download_tasks(args.root, names, base_url=args.base_url,
                                             allow_md5_mismatch=args.allow_md5_mismatch)
@@ -68,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         from harness.data.check import check_task, format_report
 
-        reports = [check_task(t, args.root) for t in tasks]
+        reports = [check_task(t, args.root, verify=args.verify) for t in tasks]
         for rep in reports:
             print(format_report(rep))
         bad = [r.task for r in reports if not r.ok]

@@ -103,8 +103,14 @@ def _data_version_hints(f: h5py.File, task: str) -> list[str]:
     return hints
 
 
-def check_task(task, root: Path) -> TaskReport:
-    """Check one task's file under ``root``; never raises for bad data, reports it instead."""
+def check_task(task, root: Path, verify: bool = False) -> TaskReport:
+    """Check one task's file under ``root``; never raises for bad data, reports it instead.
+
+    NAS-Bench-360 tasks are checked by ``harness.data.nb360.check`` (``verify``: md5s too)."""
+    if not isinstance(task.file, PdebenchFile):
+        from harness.data.nb360.check import check_task as check_nb360
+
+        return check_nb360(task, root, verify=verify)
     rep = TaskReport(task=task.name)
     try:
         rep.path = find_file(task.file, root, task.name)

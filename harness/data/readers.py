@@ -39,7 +39,14 @@ def candidate_paths(spec: PdebenchFile, root: Path) -> list[Path]:
 
 
 def find_file(spec: PdebenchFile, root: Path, task_name: str = "") -> Path:
-    """The first existing candidate path, or a :class:`MissingDataFile` saying how to get it."""
+    """The first existing candidate path, or a :class:`MissingDataFile` saying how to get it.
+
+    A NAS-Bench-360 dataset record is located by ``harness.data.nb360.load.find_dataset``
+    (all of its files must be present)."""
+    if not isinstance(spec, PdebenchFile):
+        from harness.data.nb360.load import find_dataset
+
+        return find_dataset(spec, root, task_name)
     for p in candidate_paths(spec, root):
         if p.is_file():
             return p

@@ -8,9 +8,10 @@ from harness.suites.base import Task
 
 def available_suites() -> dict[str, dict[str, Task]]:
     """Every suite this install knows, by name."""
+    from harness.suites.nasbench360 import TASKS as NASBENCH360
     from harness.suites.pdebench import TASKS as PDEBENCH
 
-    return {"pdebench": PDEBENCH}
+    return {"pdebench": PDEBENCH, "nasbench360": NASBENCH360}
 
 
 def get_suite(name: str) -> dict[str, Task]:

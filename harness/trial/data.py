@@ -19,10 +19,13 @@ def cap(data: TaskData, profile: Profile) -> TaskData:
     """
     limits = {"train": profile.max_train_samples, "val": profile.max_eval_samples}
     x, y, idx = dict(data.x), dict(data.y), dict(data.indices)
+    aux = {s: dict(v) for s, v in data.aux.items()}
     for s, n in limits.items():
         if n is not None and s in x and len(x[s]) > n:
             x[s], y[s], idx[s] = x[s][:n], y[s][:n], idx[s][:n]
-    return dataclasses.replace(data, x=x, y=y, indices=idx)
+            for k in aux.get(s, {}):   # per-sample extras (masks, lengths) stay aligned
+                aux[s][k] = aux[s][k][:n]
+    return dataclasses.replace(data, x=x, y=y, indices=idx, aux=aux)
 
 
 def load_for_phase(task: Task, root: str | Path, profile: Profile, phase: str) -> TaskData:

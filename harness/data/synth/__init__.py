@@ -176,7 +176,23 @@ def generate_suite(root: Path, size: str = "small", seed: int = 0,
                    overwrite: bool = False) -> dict[str, Path]:
     """Generate several tasks' files (all eight by default); returns task → path.
 
-    ``progress`` gets one line per task (None: silent); ``overwrite`` as in :func:`generate`."""
+    ``progress`` gets one line per task (None: silent); ``overwrite`` as in :func:`generate`.
+    NAS-Bench-360 task names (``harness.data.nb360.catalog.TASK_NAMES``) are handed to
+    ``harness.data.nb360.synth``, so a caller holding a mix of suites' tasks needs one call."""
+    from harness.data.nb360 import catalog as nb360_catalog
+
+    if tasks is not None:
+        tasks = list(tasks)
+        nb_names = [t for t in tasks if t in nb360_catalog.TASK_NAMES and t not in GENERATORS]
+        if nb_names:
+            from harness.data.nb360 import synth as nb360_synth
+
+            out = nb360_synth.generate_suite(root, size=size, seed=seed, tasks=nb_names,
+                                             progress=progress, overwrite=overwrite)
+            rest = [t for t in tasks if t not in nb_names]
+            if rest:
+                out.update(generate_suite(root, size, seed, rest, progress, overwrite))
+            return out
     names = list(TASK_NAMES if tasks is None else tasks)
     for name in names:  # validate everything before spending time on any of it
         _check(name, size)
