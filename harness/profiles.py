@@ -42,7 +42,9 @@ class Profile:
     standardize: bool = False
     #: the 1D dense head: the reference's parameter-free ``"pooler"`` or a zero-initialised ``"linear"``
     dense_head_1d: str = "pooler"
-    #: the embedder conv's bias is drawn from U(-b, b) when b > 0 (0: the reference's zeros)
+    #: 1D embedders: the conv's bias is drawn from U(-b, b) when b > 0 (0: the reference's zeros).
+    #: Not for 2D: a 4x4 patch keeps its shape through the LayerNorm, and darcy measured worse
+    #: with it (0.172 against 0.158, docs/quick-profile.md)
     embedder_bias: float = 0.0
     #: most tokens of a 1D body (caps each task's ``target_seq_len``; None: the task's value)
     max_tokens_1d: int | None = None

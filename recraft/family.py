@@ -91,7 +91,7 @@ class FineTuningMethod(Method):
                                    target_seq_len=prof.target_seq_len(ctx.task.defaults.target_seq_len),
                                    embedder_init=self.embedder_init, align=align, dropout=0.0,
                                    dense_head_1d=prof.dense_head_1d,
-                                   embedder_bias=prof.embedder_bias)
+                                   embedder_bias=prof.embedder_bias if ctx.task.modality == "1d" else 0.0)
         if prof.standardize:
             model.set_standardization(standardization_stats(x, y))
         return model
