@@ -21,9 +21,10 @@ import numpy as np
 
 from harness.data.catalog import PdebenchFile
 from harness.data.errors import CorruptFile, MissingDataFile, SchemaMismatch
+from harness.data.taskdata import SPLITS, TaskData
 
 if TYPE_CHECKING:
-    from harness.suites.base import Task, TaskData
+    from harness.suites.base import Task
 
 # Bump when the way arrays are read or built changes (it enters every task version).
 READER_VERSION = "1"
@@ -294,10 +295,8 @@ def _audit(task: str, splits: tuple[str, ...], path: Path) -> None:
         fh.write(line + "\n")
 
 
-def load_task(task: "Task", root: Path, splits: tuple[str, ...]) -> "TaskData":
+def load_task(task: "Task", root: Path, splits: tuple[str, ...]) -> TaskData:
     """Read the requested splits of ``task`` from the file under ``root``."""
-    from harness.suites.base import SPLITS, TaskData
-
     bad = [s for s in splits if s not in SPLITS]
     if bad:
         raise ValueError(f"unknown split {bad[0]!r}; splits are {SPLITS}")

@@ -15,9 +15,10 @@ from typing import Literal, Mapping
 import numpy as np
 
 from harness.data.catalog import PdebenchFile
+from harness.data.taskdata import SPLITS, Split, TaskData
 
-Split = Literal["train", "val", "test"]
-SPLITS: tuple[Split, ...] = ("train", "val", "test")
+__all__ = ["SPLITS", "Construction", "Metric", "Split", "SplitRule", "Task", "TaskData",
+           "TrainingDefaults"]
 
 
 @dataclass(frozen=True)
@@ -123,42 +124,8 @@ class Task:
         blob = json.dumps(payload, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:12]
 
-    def load(self, root: str | Path, splits: tuple[Split, ...] = SPLITS) -> "TaskData":
+    def load(self, root: str | Path, splits: tuple[Split, ...] = SPLITS) -> TaskData:
         """Read the requested splits of this task from ``root`` (see ``harness.data.readers``)."""
         from harness.data import readers
 
         return readers.load_task(self, Path(root), splits)
-
-
-@dataclass
-class TaskData:
-    """Arrays of one task, float32, shape ``(N, C, L)`` for 1D or ``(N, C, H, W)`` for 2D.
-
-    ``source`` is ``"real"`` or ``"synthetic"`` (from the file's attributes); only the splits that
-    were asked for are present, and asking for another one raises instead of reading it.
-    """
-
-    task: str
-    task_version: str
-    source: Literal["real", "synthetic"]
-    path: Path
-    x: Mapping[str, np.ndarray]
-    y: Mapping[str, np.ndarray]
-    indices: Mapping[str, np.ndarray]  # sample indices (single) or sorted-group positions (multi)
-    attrs: Mapping[str, object] = field(default_factory=dict)
-
-    def split(self, name: Split) -> tuple[np.ndarray, np.ndarray]:
-        """``(x, y)`` of one split; raises if that split was not loaded."""
-        if name not in self.x:
-            raise KeyError(
-                f"split {name!r} of task {self.task!r} was not loaded (loaded: {sorted(self.x)}); "
-                f"pass splits=(..., {name!r}) to Task.load")
-        return self.x[name], self.y[name]
-
-    @property
-    def input_shape(self) -> tuple[int, ...]:
-        return tuple(next(iter(self.x.values())).shape[1:])
-
-    @property
-    def output_shape(self) -> tuple[int, ...]:
-        return tuple(next(iter(self.y.values())).shape[1:])
