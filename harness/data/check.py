@@ -94,7 +94,7 @@ def schema_problems(f: h5py.File, spec: PdebenchFile, path: Path) -> tuple[list[
 
 
 def _data_version_hints(f: h5py.File, task: str) -> list[str]:
-    """Known PDEBench data-version tells (pdebench-data.md §1.1)."""
+    """Known PDEBench data-version tells (``docs/data.md`` §1.1)."""
     hints = []
     if task == "burgers" and "x-coordinate" in f:
         x = f["x-coordinate"][...]

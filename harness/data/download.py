@@ -1,7 +1,7 @@
 """Download PDEBench files with md5 verification, resume and atomic placement.
 
 Standard library only (``urllib``, ``hashlib``, ``os``). The behaviour follows
-``shared/docs/pdebench-data.md`` §5:
+``docs/data.md`` §5:
 
 * a file already in place with the published md5 is left alone;
 * bytes arrive in ``<name>.part`` and only get the final name after the md5 matches
@@ -53,7 +53,7 @@ _CONTENT_RANGE_RE = re.compile(r"^\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*$", re.IGNOR
 _OLD_VERSION_HINT = (
     "For Advection and Burgers a mismatch often means an old (pre-2023) data version: both were "
     "regenerated in 2023 after a flux fix, and the old files have different md5s "
-    "(shared/docs/pdebench-data.md §1.1)."
+    "(docs/data.md §1.1)."
 )
 _PROGRESS_EVERY_S = 2.0
 
@@ -287,7 +287,7 @@ def _http_fix_hint(code: int, part: Path, offset: int) -> str:
             if offset else "")
     if code == 404:
         return (kept + "Expected the file at this URL; the server does not have it. DaRUS file ids "
-                "change when files are replaced (shared/docs/pdebench-data.md §1.1, §5): check the "
+                "change when files are replaced (docs/data.md §1.1, §5): check the "
                 "URL or point --base-url at a mirror that has the file.")
     if code in (401, 403):
         return kept + "The server refused access; check the URL, mirror or proxy settings."

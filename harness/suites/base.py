@@ -41,7 +41,8 @@ class Metric:
 
 @dataclass(frozen=True)
 class TrainingDefaults:
-    """The paper's hyperparameters for one task (paper Table 9, plus the code's schedule, spec §6).
+    """The paper's hyperparameters for one task (paper Table 9, plus the code's schedule; see
+    ``docs/paper-tables.md``).
 
     ``fa_epochs`` counts optimizer steps as in the reference code; ``fld_epochs`` counts passes
     over the training set.
@@ -61,7 +62,7 @@ class TrainingDefaults:
     warmup_epochs: int = 5
     grad_clip: float | None = 1.0
     train_loss: Literal["nrmse", "rmse"] = "nrmse"
-    target_seq_len: int | None = None  # 1D only: the token budget of the stride rule (spec §1.2)
+    target_seq_len: int | None = None  # 1D only: the token budget of the stride rule (recraft.embedders.stride_for)
 
 
 @dataclass(frozen=True)

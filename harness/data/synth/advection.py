@@ -1,4 +1,4 @@
-"""1D linear advection u_t + β u_x = 0, periodic on [0, L) (pdebench-data.md §3.1).
+"""1D linear advection u_t + β u_x = 0, periodic on [0, L) (``docs/data.md`` §3.1).
 
 The exact solution ``u(x, t) = u0((x - βt) mod L)`` is evaluated from the analytic IC, so the data
 carry no numerical diffusion (upstream's FV scheme adds a little; that is the only difference).

@@ -1,4 +1,4 @@
-"""1D viscous Burgers u_t + (u²/2)_x = (ν/π) u_xx, periodic on [0, 1) (pdebench-data.md §3.2).
+"""1D viscous Burgers u_t + (u²/2)_x = (ν/π) u_xx, periodic on [0, 1) (``docs/data.md`` §3.2).
 
 Fourier pseudo-spectral in space (2/3 dealiasing of the quadratic term); in time an integrating
 factor takes the diffusion exactly and RK4 the nonlinear term, so the step is bounded only by the

@@ -1,4 +1,4 @@
-"""Random sine-sum initial conditions shared by the 1D sets (pdebench-data.md §3.0).
+"""Random sine-sum initial conditions shared by the 1D sets (``docs/data.md`` §3.0).
 
 Distribution, per sample:
 

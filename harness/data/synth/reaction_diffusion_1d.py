@@ -1,4 +1,4 @@
-"""1D Fisher-KPP u_t = ν u_xx + ρ u(1-u), periodic on [0, 1) (pdebench-data.md §3.3).
+"""1D Fisher-KPP u_t = ν u_xx + ρ u(1-u), periodic on [0, 1) (``docs/data.md`` §3.3).
 
 Strang splitting: half a step of the exact logistic flow, a full step of exact Fourier diffusion,
 another logistic half step. Both parts are exact and unconditionally stable, so the splitting is
