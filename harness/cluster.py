@@ -45,6 +45,8 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 from urllib.parse import urlparse
 
+from harness.store_uri import sqlite_file
+
 __all__ = [
     "ERROR",
     "WARNING",
@@ -224,18 +226,6 @@ def _tracking_kind(uri: str | None) -> str:
     if scheme in ("", "file"):
         return "file"
     return "unknown"
-
-
-def _sqlite_file(uri: str) -> Path | None:
-    """The database file of a ``sqlite:///`` URI (resolved like SQLAlchemy does), None for an
-    in-memory database."""
-    rest = uri.split(":", 1)[1]
-    if not rest.startswith("///"):
-        return None
-    rest = rest[3:].split("?", 1)[0]
-    if not rest or rest == ":memory:":
-        return None
-    return Path(rest).resolve()
 
 
 def _server_answers(uri: str, timeout: float = HTTP_TIMEOUT) -> str | None:
@@ -429,18 +419,27 @@ def _check_storage(storage: str | None, nodes, timeout: float) -> list[ClusterIs
     if path is None:
         issue = _storage_scheme_issue(storage)
         return [issue] if issue else []
-    result = _probe_everywhere(path, nodes, timeout)
-    if result["driver"] is not None:
-        return [ClusterIssue(
-            ERROR, f"storage {str(path)!r}: the driver cannot write there ({result['driver']})",
-            "Ray Tune's driver writes the experiment state there before any trial starts",
-            f"create the folder with write permission for this user, or {FIX_STORAGE}")]
-    return _node_issues(
-        result, nodes, level=ERROR, what=f"storage {str(path)!r} is not shared",
+    return _check_shared_folder(
+        path, nodes, timeout, level=ERROR, label="storage",
+        driver_why="Ray Tune's driver writes the experiment state there before any trial starts",
+        driver_fix=f"create the folder with write permission for this user, or {FIX_STORAGE}",
         why=("trials on that node write checkpoints and results to their own disk: they fail at "
              "their first checkpoint ('Unable to set up cluster storage'), and a resumed sweep "
              "cannot find what they wrote"),
         fix=FIX_STORAGE)
+
+
+def _check_shared_folder(path: Path, nodes, timeout: float, *, level: str, label: str,
+                         driver_why: str, driver_fix: str, why: str, fix: str) -> list[ClusterIssue]:
+    """Probe ``path`` from the driver and every node: an issue (at ``level``) when the driver
+    cannot write there, else one per node that does not share the folder."""
+    result = _probe_everywhere(path, nodes, timeout)
+    if result["driver"] is not None:
+        return [ClusterIssue(
+            level, f"{label} {str(path)!r}: the driver cannot write there ({result['driver']})",
+            driver_why, driver_fix)]
+    return _node_issues(result, nodes, level=level, what=f"{label} {str(path)!r} is not shared",
+                        why=why, fix=fix)
 
 
 def _check_tracking(tracking_uri: str | None, nodes, timeout: float) -> list[ClusterIssue]:
@@ -480,7 +479,7 @@ def _check_tracking(tracking_uri: str | None, nodes, timeout: float) -> list[Clu
             "the others",
             FIX_TRACKING)]
     # sqlite
-    db = _sqlite_file(tracking_uri)
+    db = sqlite_file(tracking_uri)
     if db is None:
         return [ClusterIssue(
             ERROR, f"tracking URI {uri} is an in-memory sqlite database",
@@ -516,16 +515,11 @@ def _check_cache(cache_dir: str | None, nodes, timeout: float) -> list[ClusterIs
     path = _local_path(cache_dir)
     if path is None:
         return []
-    result = _probe_everywhere(path, nodes, timeout)
     fix = ("put --runs-dir (the stage cache is <runs-dir>/<sweep>/cache) on a folder mounted at "
            "the same path on every node")
-    if result["driver"] is not None:
-        return [ClusterIssue(
-            WARNING, f"stage cache {str(path)!r}: the driver cannot write there "
-                     f"({result['driver']})",
-            "trials cannot cache their stage-1 artifacts there", fix)]
-    return _node_issues(
-        result, nodes, level=WARNING, what=f"stage cache {str(path)!r} is not shared",
+    return _check_shared_folder(
+        path, nodes, timeout, level=WARNING, label="stage cache",
+        driver_why="trials cannot cache their stage-1 artifacts there", driver_fix=fix,
         why=("trials on that node build their own copy of every cached stage (source side, "
              "alignment) at this path on their disk, which costs time, and fail if they cannot "
              "create the folder there"),

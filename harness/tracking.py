@@ -83,6 +83,8 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, Run, RunTag, ViewType
 from mlflow.exceptions import MlflowException
 
+from harness.store_uri import sqlite_file
+
 __all__ = [
     "EXPERIMENT_KIND",
     "EXPERIMENT_KIND_TAG",
@@ -96,7 +98,6 @@ __all__ = [
     "default_tracking_uri",
     "flatten",
     "runs_tree",
-    "standard_tags",
     "ui_command",
 ]
 
@@ -252,19 +253,6 @@ def default_tracking_uri(base_dir: str | os.PathLike) -> str:
     return f"sqlite:///{base / 'mlflow.db'}"
 
 
-def _sqlite_path(tracking_uri: str) -> Path | None:
-    """The database file of a ``sqlite:///`` URI, or None for other stores / in-memory."""
-    if not tracking_uri.startswith("sqlite:"):
-        return None
-    rest = tracking_uri[len("sqlite:"):]
-    if not rest.startswith("///"):
-        return None
-    rest = rest[3:].split("?", 1)[0]
-    if not rest or rest == ":memory:":
-        return None
-    return Path(rest).resolve()  # "sqlite:////abs" -> "/abs"; "sqlite:///rel" -> CWD/rel
-
-
 def _is_remote(tracking_uri: str) -> bool:
     return urlparse(tracking_uri).scheme in ("http", "https")
 
@@ -385,28 +373,6 @@ def _filter_quote(value: str) -> str:
     raise ValueError(f"run key {value!r} contains both quote characters; MLflow cannot search for it")
 
 
-def standard_tags(
-    suite: str | None,
-    task: str | None,
-    method: str | None,
-    task_version: str | None,
-    method_version: str | None,
-    data_source: str | None,
-    backbone: str | None,
-    profile: str | None,
-    config_hash: str | None,
-    phase: str | None,
-    seed: int | None = None,
-) -> dict[str, str]:
-    """The harness's provenance tags, ``harness.<field>`` -> str. None fields are left out."""
-    fields = {
-        "suite": suite, "task": task, "method": method, "task_version": task_version,
-        "method_version": method_version, "data_source": data_source, "backbone": backbone,
-        "profile": profile, "config_hash": config_hash, "phase": phase, "seed": seed,
-    }
-    return {f"harness.{k}": str(v) for k, v in fields.items() if v is not None}
-
-
 def ui_command(tracking_uri: str, port: int = 5000, host: str = "127.0.0.1") -> str:
     """The command line that opens the MLflow UI on this store, in its low-memory form
     (2 processes, ~0.5 GB, instead of ~16 processes and ~3 GB).
@@ -478,7 +444,7 @@ class Tracker:
     def _wanted_artifact_location(self) -> str | None:
         if self._artifact_root_arg is not None:
             return _artifact_location(self._artifact_root_arg)
-        db = _sqlite_path(self.tracking_uri)
+        db = sqlite_file(self.tracking_uri)
         if db is not None:
             return _artifact_location(db.parent / "mlartifacts" / _safe_segment(self.experiment_name))
         return None
