@@ -196,7 +196,17 @@ class CellSearcher(Searcher):
         import pickle
 
         with open(checkpoint_path, "rb") as fh:
-            self.__dict__.update(pickle.load(fh))
+            state = pickle.load(fh)
+        old = sorted(k for k, s in state.get("subs", {}).items()
+                     if s is not None and not isinstance(s, CellStudy))
+        if old:
+            # checkpoints of the engine before its studies were driven through Optuna directly
+            # held Ray OptunaSearch objects; resuming them here would fail at the first trial
+            raise ValueError(
+                f"{checkpoint_path}: this experiment was checkpointed by an older version of the "
+                f"harness (cells {', '.join(old[:3])} hold Ray OptunaSearch state); finish it with "
+                f"that version, or start the sweep again under a new --name")
+        self.__dict__.update(state)
 
     def get_state(self) -> dict:
         return {"state": self.state, "trial_cell": self.trial_cell, "trial_best": self.trial_best,
