@@ -19,10 +19,17 @@ DOC_LINK = re.compile(r"docs/([\w.-]+\.md)")
 
 
 def project_files() -> list[Path]:
-    """The repository's files: tracked and untracked-but-not-ignored (what a commit would hold)."""
-    out = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-                         cwd=ROOT, capture_output=True, text=True, check=True).stdout
-    files = [ROOT / line for line in out.splitlines() if line]
+    """The repository's files: tracked and untracked-but-not-ignored (what a commit would hold);
+    outside a git checkout (an exported tree), every file but hidden and generated ones."""
+    try:
+        out = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+                             cwd=ROOT, capture_output=True, text=True, check=True).stdout
+        files = [ROOT / line for line in out.splitlines() if line]
+    except (OSError, subprocess.CalledProcessError):
+        skip = {"runs", "__pycache__", "build", "dist"}
+        files = [f for f in ROOT.rglob("*")
+                 if not any(part.startswith(".") or part in skip or part.endswith(".egg-info")
+                            for part in f.relative_to(ROOT).parts)]
     return [f for f in files if f.is_file() and f.suffix in TEXT_SUFFIXES]
 
 
