@@ -25,21 +25,35 @@ config reset on a warm process instead of a new process that imports torch, tran
 """
 from __future__ import annotations
 
-from harness.engine.callback import SweepCallback, trial_error_text
-from harness.engine.plan import CellPlan, cell_content_key, cell_description, config_hash, done_marker
-from harness.engine.registry import (REGISTRY_ACTOR, DataRegistry, FinalDataLoader, data_registry,
-                                     fetch, register)
-from harness.engine.rows import TrialRecord, row_meta
-from harness.engine.run import run_cells
-from harness.engine.scheduler import CellScheduler
-from harness.engine.searcher import CellSearcher, make_sampler
-from harness.engine.trainables import make_trainable
-from harness.keys import CELL_KEY, HARNESS_KEYS, PHASE_KEY, method_config, unwrap
+import importlib
+from typing import Any
 
-__all__ = [
-    "CELL_KEY", "HARNESS_KEYS", "PHASE_KEY", "REGISTRY_ACTOR", "CellPlan", "CellScheduler",
-    "CellSearcher", "DataRegistry", "FinalDataLoader", "SweepCallback", "TrialRecord",
-    "cell_content_key", "cell_description", "config_hash", "data_registry", "done_marker", "fetch",
-    "make_sampler", "make_trainable", "method_config", "register", "row_meta", "run_cells",
-    "trial_error_text", "unwrap",
-]
+#: public name -> the module that defines it. Imported on first use (PEP 562), so that
+#: ``harness.engine.plan`` and the sweep's planning do not pay for importing Ray Tune.
+_EXPORTS = {
+    "CELL_KEY": "harness.keys", "HARNESS_KEYS": "harness.keys", "PHASE_KEY": "harness.keys",
+    "method_config": "harness.keys", "unwrap": "harness.keys",
+    "CellPlan": "harness.engine.plan", "cell_content_key": "harness.engine.plan",
+    "cell_description": "harness.engine.plan", "config_hash": "harness.engine.plan",
+    "done_marker": "harness.engine.plan",
+    "REGISTRY_ACTOR": "harness.engine.registry", "DataRegistry": "harness.engine.registry",
+    "FinalDataLoader": "harness.engine.registry", "data_registry": "harness.engine.registry",
+    "fetch": "harness.engine.registry", "register": "harness.engine.registry",
+    "TrialRecord": "harness.engine.rows", "row_meta": "harness.engine.rows",
+    "SweepCallback": "harness.engine.callback", "trial_error_text": "harness.engine.callback",
+    "CellScheduler": "harness.engine.scheduler",
+    "CellSearcher": "harness.engine.searcher", "make_sampler": "harness.engine.searcher",
+    "make_trainable": "harness.engine.trainables",
+    "run_cells": "harness.engine.run",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'harness.engine' has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
