@@ -7,7 +7,7 @@ one trial at a time and the paper defaults enqueued first:
 
 * ``tpe+asha``: the harness as is (Optuna TPE, ASHA grace 1 epoch, reduction factor 2, max 8);
 * ``random``: the same engine with Optuna's ``RandomSampler`` (the benchmark swaps
-  ``harness.engine.make_sampler``) and no early stopping (grace = max_t).
+  ``harness.engine.searcher.make_sampler``) and no early stopping (grace = max_t).
 
 Compute = epochs run. For each searcher seed it finds the compute at which TPE+ASHA first reaches
 random search's final best (fraction of random's compute; goal <= 0.5) and TPE+ASHA's best at
@@ -48,7 +48,7 @@ def main() -> None:
     args = p.parse_args()
     import optuna
 
-    from harness import engine
+    from harness.engine import searcher as engine   # the module CellSearcher takes its sampler from
     from harness.profiles import PROFILES
 
     n_random = 12 if args.quick else 16
@@ -102,7 +102,7 @@ def main() -> None:
             + C.table(["seed", "random epochs", "random best", "TPE+ASHA best @ equal",
                        "TPE+ASHA best @ half", "TPE+ASHA epochs to reach", "fraction"], rows))
     C.write(args, "p6-search", figures, per_seed, body, load0,
-            notes=["Random arm: the engine's OptunaSearch given optuna RandomSampler(seed), no ASHA; "
+            notes=["Random arm: the engine's Optuna studies given optuna RandomSampler(seed), no ASHA; "
                    "TPE arm: the engine unchanged (TPE seeded per cell, ASHA grace 1, rf 2).",
                    f"TPE arm may run up to {n_tpe} trials; its curve is cut at the compute points "
                    "compared."])

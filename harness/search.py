@@ -5,25 +5,19 @@ with a single cell and no final runs, for tests, benchmarks and users who want o
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Mapping
 
+from harness.engine.plan import config_hash
+from harness.keys import TRAIN_LOOP_KEY
 from harness.trial.context import CellSpec
 
 if TYPE_CHECKING:
     from harness.methods.contract import Method
     from harness.suites.base import Task, TaskData
 
-TRAIN_LOOP_KEY = "train_loop_config"   # where a TorchTrainer's Tune config lives
-
-
-def config_hash(config: Mapping[str, Any]) -> str:
-    """A short stable hash of a configuration (JSON, sorted keys)."""
-    blob = json.dumps(dict(config), sort_keys=True, default=str).encode()
-    return hashlib.sha256(blob).hexdigest()[:12]
+__all__ = ["TRAIN_LOOP_KEY", "SearchOutcome", "TrialOutcome", "config_hash", "run_search"]
 
 
 @dataclass

@@ -135,3 +135,17 @@ def test_methods_try_the_same_fine_tuning_learning_rates():
     rec = run_search(CellSearcher([plan_for("recraft", num_samples=5, reuse=2)]), 5)
     nft = run_search(CellSearcher([plan_for("nft", num_samples=5, reuse=2)]), 5)
     assert [c["finetune.lr"] for c in rec] == [c["finetune.lr"] for c in nft]
+
+
+def test_restore_refuses_a_checkpoint_of_the_old_optuna_search_engine(tmp_path):
+    import pickle
+
+    from ray.tune.search.optuna import OptunaSearch
+
+    plan = plan_for("nft", num_samples=2, reuse=1)
+    old = CellSearcher([plan])
+    state = dict(old.__dict__, subs={plan.key: OptunaSearch(metric=plan.metric, mode=plan.mode)})
+    path = tmp_path / "searcher.pkl"
+    path.write_bytes(pickle.dumps(state))
+    with pytest.raises(ValueError, match="older version of the harness.*new --name"):
+        CellSearcher([plan]).restore(str(path))

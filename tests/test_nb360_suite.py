@@ -8,7 +8,7 @@ import pytest
 from harness.list import main as list_main
 from harness.suites import get_suite, select_tasks
 
-# RECRAFT Table 8 (shared/docs/nasbench360-data.md §11): batch, epochs, accum, optimiser, LR, WD,
+# RECRAFT Table 8 (docs/paper-tables.md, docs/nasbench360.md): batch, epochs, accum, optimiser, LR, WD,
 # τ, FLD epochs
 TABLE8 = {
     "cifar100": (32, 60, 32, "sgd", 1e-4, 1e-3, 0.3, 4),

@@ -75,15 +75,16 @@ def test_up_to_date_set_is_kept_stale_replaced_real_refused(tmp_path):
 def test_the_sweep_data_hook_generates_missing_nasbench360_tasks(tmp_path):
     from harness.profiles import get_profile
     from harness.sweep import ensure_data
+    from harness.sweep.planning import SweepPlan
 
     tasks = [get_suite("nasbench360")[n] for n in ("ecg", "cosmic")]
-    p = {"data_root": None, "synthetic_root": tmp_path, "tasks": tasks,
-         "profile": get_profile("smoke")}
+    sp = SweepPlan(profile=get_profile("smoke"), tasks=tasks, methods=[], broken={}, name="s",
+                   runs=tmp_path / "runs", data_root=None, coverage={})
     logs = []
-    assert ensure_data(p, log=logs.append) == tmp_path
+    assert ensure_data(sp, log=logs.append) == sp.synthetic_root
     assert any("generating synthetic data for 2 task(s)" in line for line in logs)
     for t in tasks:
-        assert t.load(tmp_path, splits=("train",)).source == "synthetic"
+        assert t.load(sp.synthetic_root, splits=("train",)).source == "synthetic"
 
 
 def test_presets_cover_every_task_and_profile_sizes():

@@ -1,5 +1,5 @@
 """Acceptance tests of the synthetic-data solvers against exact solutions and conservation laws
-(pdebench-data.md §9.5). Small grids, called through each solver function directly."""
+(``docs/data.md`` §3). Small grids, called through each solver function directly."""
 from __future__ import annotations
 
 import numpy as np

@@ -27,7 +27,7 @@ from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE, TEMPORARILY_UN
 
 from harness.tracking import (EXPERIMENT_KIND, EXPERIMENT_KIND_TAG, PARENT_TAG, RUN_KEY_TAG,
                               ParamChangedWarning, RetryPolicy, Tracker, _is_transient, _retry,
-                              default_tracking_uri, flatten, runs_tree, standard_tags, ui_command)
+                              default_tracking_uri, flatten, runs_tree, ui_command)
 
 CONFIG = {
     "align": {"epsilon": 0.05, "iters": 200, "loss": "otdd"},
@@ -119,19 +119,29 @@ def mlflow_server(tmp_path, migrated_db):
 
 
 # --- shared checks ----------------------------------------------------------------------------
+_TAG_FIELDS = ("suite", "task", "method", "task_version", "method_version", "data_source",
+               "backbone", "profile", "config_hash", "phase")
+
+
+def _tags(*values, seed=None) -> dict[str, str]:
+    """Provenance tags as the harness writes them: ``harness.<field>``, None fields left out."""
+    tags = {f"harness.{k}": str(v) for k, v in zip(_TAG_FIELDS, values) if v is not None}
+    return tags | ({"harness.seed": str(seed)} if seed is not None else {})
+
+
 def _build_hierarchy(tr: Tracker) -> dict:
-    tags = standard_tags("pdebench", None, None, None, None, "synthetic", "roberta-base",
+    tags = _tags("pdebench", None, None, None, None, "synthetic", "roberta-base",
                          "smoke", None, "search")
     sweep = tr.sweep_run("smoke-sweep", tags=tags, params={"budget": {"trials": 3}})
     cells = {m: tr.cell_run(sweep, "advection", m,
-                            tags=standard_tags("pdebench", "advection", m, "v1", "0.1",
+                            tags=_tags("pdebench", "advection", m, "v1", "0.1",
                                                "synthetic", "roberta-base", "smoke", None, "search"))
              for m in ("recraft", "orca")}
     trials = []
     for i in range(3):
         cfg = {**CONFIG, "align": {**CONFIG["align"], "epsilon": 0.05 * (i + 1)}, "seed": i}
         t = tr.trial_run(cells["recraft"], f"trial-{i}", cfg,
-                         tags=standard_tags("pdebench", "advection", "recraft", "v1", "0.1",
+                         tags=_tags("pdebench", "advection", "recraft", "v1", "0.1",
                                             "synthetic", "roberta-base", "smoke", f"h{i}",
                                             "search", seed=i))
         for epoch in range(3):
@@ -459,11 +469,13 @@ def test_ui_command(store):
     assert ui_command("http://127.0.0.1:5000") == "http://127.0.0.1:5000"
 
 
-def test_standard_tags():
-    tags = standard_tags("pdebench", "advection", "recraft", "v1", "0.2", "real", "roberta-base",
-                         "full", "abc123", "final", seed=3)
-    assert tags["harness.seed"] == "3" and tags["harness.phase"] == "final"
-    assert set(tags) == {f"harness.{k}" for k in (
-        "suite", "task", "method", "task_version", "method_version", "data_source", "backbone",
-        "profile", "config_hash", "phase", "seed")}
-    assert "harness.seed" not in standard_tags("s", "t", "m", "1", "1", "real", "b", "p", "h", "search")
+def test_sqlite_file_of_tracking_uris(tmp_path, monkeypatch):
+    from harness.store_uri import sqlite_file
+
+    monkeypatch.chdir(tmp_path)
+    assert sqlite_file(f"sqlite:///{tmp_path}/a/mlflow.db") == tmp_path / "a" / "mlflow.db"
+    assert sqlite_file("sqlite:///rel/mlflow.db?timeout=5") == tmp_path / "rel" / "mlflow.db"
+    assert sqlite_file("sqlite+pysqlite:///x.db") == tmp_path / "x.db"
+    for uri in ("sqlite:///:memory:", "sqlite://", "http://127.0.0.1:5000",
+                "postgresql://u@h/db", "file:///tmp/mlruns"):
+        assert sqlite_file(uri) is None, uri

@@ -1,7 +1,7 @@
 """The PDEBench files this project supports: name, published URL and md5, layout and schema.
 
 The URL/md5 rows are data from PDEBench's published download table (see
-``shared/docs/pdebench-data.md`` §5). The schema describes the *real* files; synthetic files use the
+``docs/data.md`` §5). The schema describes the *real* files; synthetic files use the
 same keys, dtypes, axis order and attributes, with smaller axis sizes.
 
 Axis symbols used in shapes: ``N`` samples, ``T`` saved time frames, ``X``/``Y`` space, ``T+1`` a

@@ -8,7 +8,6 @@ copy), never silent.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import h5py
@@ -17,24 +16,7 @@ import numpy as np
 from harness.data.catalog import PdebenchFile
 from harness.data.errors import DataError
 from harness.data.readers import data_source, find_file, open_h5, task_splits
-
-
-@dataclass
-class TaskReport:
-    """What ``check`` found for one task."""
-
-    task: str
-    path: Path | None = None
-    source: str | None = None
-    problems: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    counts: dict[str, int] = field(default_factory=dict)
-    ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
-    shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        return self.path is not None and not self.problems
+from harness.data.report import TaskReport  # noqa: F401 (re-exported)
 
 
 def _node_datasets(f: h5py.File, spec: PdebenchFile) -> tuple[h5py.Group | h5py.File, str, int]:
@@ -94,7 +76,7 @@ def schema_problems(f: h5py.File, spec: PdebenchFile, path: Path) -> tuple[list[
 
 
 def _data_version_hints(f: h5py.File, task: str) -> list[str]:
-    """Known PDEBench data-version tells (pdebench-data.md §1.1)."""
+    """Known PDEBench data-version tells (``docs/data.md`` §1.1)."""
     hints = []
     if task == "burgers" and "x-coordinate" in f:
         x = f["x-coordinate"][...]

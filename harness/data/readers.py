@@ -9,10 +9,6 @@ of samples; multi-layout groups are read one frame at a time.
 """
 from __future__ import annotations
 
-import json
-import os
-import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
@@ -21,9 +17,11 @@ import numpy as np
 
 from harness.data.catalog import PdebenchFile
 from harness.data.errors import CorruptFile, MissingDataFile, SchemaMismatch
+from harness.data.splits import SplitIndices, audit_read as _audit, split_indices  # noqa: F401
+from harness.data.taskdata import SPLITS, TaskData
 
 if TYPE_CHECKING:
-    from harness.suites.base import Task, TaskData
+    from harness.suites.base import Task
 
 # Bump when the way arrays are read or built changes (it enters every task version).
 READER_VERSION = "1"
@@ -144,35 +142,6 @@ def spatial_stride(task: "Task", file_n: int, axis: str, path: Path) -> int:
         f"{file_n} is not a multiple of {out_n}.")
 
 
-# ----------------------------------------------------------------------------- splits
-@dataclass(frozen=True)
-class SplitIndices:
-    """Positions (sample index, or position in the sorted seed list) of each split."""
-
-    train: np.ndarray
-    val: np.ndarray
-    test: np.ndarray
-
-    def get(self, name: str) -> np.ndarray:
-        return getattr(self, name)
-
-
-def split_indices(n: int, test_fraction: float, test_from: str, val_fraction: float,
-                  val_seed: int) -> SplitIndices:
-    """ORCA's test split (first or last 10 %), then a fixed seeded validation carve-out of train."""
-    n_test = int(n * test_fraction)
-    allidx = np.arange(n)
-    if test_from == "first":
-        test, rest = allidx[:n_test], allidx[n_test:]
-    else:
-        test, rest = allidx[n - n_test:], allidx[:n - n_test]
-    n_val = int(round(len(rest) * val_fraction))
-    perm = np.random.default_rng(val_seed).permutation(len(rest))
-    val = np.sort(rest[perm[:n_val]])
-    train = np.sort(rest[perm[n_val:]])
-    return SplitIndices(train=train, val=val, test=test)
-
-
 def task_splits(task: "Task", n: int) -> SplitIndices:
     s = task.split
     return split_indices(n, s.test_fraction, s.test_from, s.val_fraction, s.val_seed)
@@ -287,24 +256,8 @@ def _fields(f: h5py.File, path: Path, task: "Task", keys: Iterable, t: float | N
     return np.ascontiguousarray(arr, dtype=np.float32)
 
 
-def _audit(task: str, splits: tuple[str, ...], path: Path) -> None:
-    """Append a line per read to ``$HARNESS_DATA_AUDIT`` (when set): which splits, when, by whom.
-
-    It lets a test prove that the test split is read only after a cell's search has finished.
-    """
-    log = os.environ.get("HARNESS_DATA_AUDIT")
-    if not log:
-        return
-    line = json.dumps({"time": time.time(), "task": task, "splits": list(splits),
-                       "pid": os.getpid(), "path": str(path)})
-    with open(log, "a") as fh:
-        fh.write(line + "\n")
-
-
-def load_task(task: "Task", root: Path, splits: tuple[str, ...]) -> "TaskData":
+def load_task(task: "Task", root: Path, splits: tuple[str, ...]) -> TaskData:
     """Read the requested splits of ``task`` from the file under ``root``."""
-    from harness.suites.base import SPLITS, TaskData
-
     bad = [s for s in splits if s not in SPLITS]
     if bad:
         raise ValueError(f"unknown split {bad[0]!r}; splits are {SPLITS}")

@@ -25,8 +25,8 @@ from harness.leaderboard.reference import REFERENCES, ReferenceRow, reference_ro
 from harness.leaderboard.stats import (ALPHA, MIN_BLOCKS, Q_ALPHA_005, Significance,
                                        average_ranks, critical_difference, nemenyi_groups,
                                        q_alpha, significance_test)
-from harness.leaderboard.writers import (leaderboard_markdown, to_frame, to_html, to_latex,
-                                         to_markdown, write_leaderboard)
+from harness.leaderboard.files import leaderboard_markdown, write_leaderboard
+from harness.leaderboard.writers import to_frame, to_html, to_latex, to_markdown
 
 
 def draw_cd_diagram(mean_ranks, path, *, cd=None, groups=(), title=None, dpi=150):

@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(f"no results at {results}: no such file or folder")
 
     from harness.leaderboard.build import build_leaderboards, data_sources, final_test_rows
-    from harness.leaderboard.writers import file_suffix, write_leaderboard
+    from harness.leaderboard.files import file_suffix, write_leaderboard
     from harness.results import read_results
 
     try:

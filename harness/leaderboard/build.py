@@ -33,16 +33,11 @@ from scipy.stats import rankdata
 
 from harness.leaderboard import floors as fl
 from harness.leaderboard import stats as st
+from harness.leaderboard.common import (FAILED, MISSING, OK, SOURCE_ORDER, UNKNOWN_SOURCE,
+                                        reference_value as _reference_value)
 from harness.leaderboard.reference import ReferenceRow, reference_rows
 from harness.results import normalise
 from harness.suites.base import Metric
-
-#: display order of data sources; others follow alphabetically
-SOURCE_ORDER = ("real", "synthetic")
-#: label for rows whose ``data_source`` is NA
-UNKNOWN_SOURCE = "unknown"
-
-OK, FAILED, MISSING = "ok", "failed", "missing"
 
 
 @dataclass(frozen=True)
@@ -499,13 +494,6 @@ def build_leaderboard(df: pd.DataFrame, data_source: str = "real", *,
                        other_sources=[s for s in all_sources if s != data_source],
                        excluded_from_test=excluded, floors=floors, resolved=resolved,
                        backbones=sorted({b for b in used["backbone"] if b}))
-
-
-def _reference_value(row: ReferenceRow, col: TaskColumn) -> str | None:
-    """The published string for a column, if the reference is in the column's metric."""
-    if col.metric.name != row.metric or (col.suite and col.suite != row.suite):
-        return None
-    return row.value(col.task)
 
 
 def build_leaderboards(df: pd.DataFrame, *, data_source: str | None = None,

@@ -4,8 +4,8 @@ Only the paper's PDEBench table exists so far. Values are kept as the published 
 (so "0.050" stays "0.050"); a cell the source lost is ``None`` and shows as missing.
 
 Provenance: RECRAFT paper (Tran et al.), Table 1, PDEBench nRMSE (lower is better), as
-transcribed in ``shared/docs/paper-tables.md`` ("Published PDEBench results"), cross-checked with
-``shared/docs/recraft-spec.md`` §11.1-11.2:
+transcribed in ``docs/paper-tables.md`` ("Published PDEBench results"), which also says where
+each value comes from:
 
 - RECRAFT: all eight cells (Table 1 extraction, agrees with the wizwand aggregator).
 - MoNA: Darcy, Diff-Sorp, Diff-React 1D from the Table 1 extraction; Advection from wizwand;
@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 PAPER_PROVENANCE = ("RECRAFT paper (Tran et al.) Table 1, PDEBench nRMSE, as transcribed in "
-                    "shared/docs/paper-tables.md; ORCA row second-hand (wizwand); lost cells "
+                    "docs/paper-tables.md; ORCA row second-hand (wizwand); lost cells "
                     "shown as missing")
 
 #: the metric the published numbers are in

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from sklearn import metrics as skm
 
-from harness.metrics import nrmse
+from harness.scoring.fields import nrmse
 from harness.scoring._arrays import UPSTREAM_CHUNK, as_numpy, chunked, same_rows
 
 PAD = 10          # PSICOV's zero padding (5 on each side)

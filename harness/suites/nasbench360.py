@@ -1,6 +1,6 @@
 """The ``nasbench360`` suite: NAS-Bench-360's 10 tasks as ORCA and RECRAFT build them.
 
-Facts are from ``shared/docs/nasbench360-data.md`` (ORCA/RECRAFT/NAS-Bench-360 code and the
+Facts are recorded in ``docs/nasbench360.md`` (ORCA/RECRAFT/NAS-Bench-360 code and the
 RECRAFT paper). Defaults are RECRAFT's Table 8 (equal to ORCA's configs for batch, epochs,
 accumulation, optimiser, LR and weight decay) plus the configs' schedule (betas, momentum,
 warm-up, decay end, gradient clipping). Two rules differ from the reference code on purpose:

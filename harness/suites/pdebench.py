@@ -1,9 +1,9 @@
 """The ``pdebench`` suite: the 8 PDEBench tasks of the RECRAFT paper, built as ORCA builds them.
 
 Every task maps the initial field to one later field (one-shot operator learning, not rollout),
-exactly as ORCA's loader does (``shared/docs/pdebench-data.md`` §2). Where ORCA is ambiguous we
+exactly as ORCA's loader does (``docs/data.md`` §2). Where ORCA is ambiguous we
 pick one reading and say so in ``notes``. Defaults are the paper's Table 9 plus the reference
-code's fine-tuning schedule (recraft-spec §6).
+code's fine-tuning schedule (``docs/paper-tables.md``).
 """
 from __future__ import annotations
 

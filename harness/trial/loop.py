@@ -6,7 +6,7 @@
 * in-process (:func:`run_local`, no Ray: the plain entry point and tests),
 * as a single-worker Ray Tune function trainable (:func:`tune_trainable`, the light path), and
 * on every worker of a Ray Train ``TorchTrainer``, data-parallel, through a
-  :class:`~harness.trial.session.TrainSession` (see :func:`harness.engine.make_trainable`).
+  :class:`~harness.trial.session.TrainSession` (see :func:`harness.engine.trainables.make_trainable`).
 """
 from __future__ import annotations
 
@@ -15,14 +15,13 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 import math
 
+from harness.keys import SEED_KEY
 from harness.trial.context import CellSpec, Diverged, TrialContext, seed_everything
 from harness.trial.session import LocalSession, Session, TuneSession
 
 if TYPE_CHECKING:
     from harness.methods.contract import Method
     from harness.suites.base import TaskData
-
-SEED_KEY = "harness.seed"   # the only non-method key in a trial's config
 
 
 def split_config(config: Mapping[str, Any]) -> tuple[dict[str, Any], int]:

@@ -1,5 +1,5 @@
 """The NAS-Bench-360 data this project supports: where each task's files sit, where they are
-published, and which checksums exist (``shared/docs/nasbench360-data.md``).
+published, and which checksums exist (``docs/nasbench360.md``).
 
 Only CIFAR-100 has published checksums (torchvision's md5 of the archive). For every other file
 neither NAS-Bench-360 nor ORCA publishes one, so the catalog records the published size and

@@ -23,7 +23,7 @@ def _head(arr, n: int = 256) -> np.ndarray:
 
 def check_task(task, root: Path, verify: bool = False):
     """Check one NAS-Bench-360 task under ``root``; reports problems instead of raising."""
-    from harness.data.check import TaskReport
+    from harness.data.report import TaskReport
 
     spec: Nb360Dataset = task.file
     rep = TaskReport(task=task.name)

@@ -7,7 +7,6 @@ finiteness checks and the :class:`~harness.suites.base.TaskData` wrapper.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -15,6 +14,7 @@ import numpy as np
 
 from harness.data.errors import MissingDataFile, SchemaMismatch
 from harness.data.nb360.catalog import Nb360Dataset
+from harness.data.nb360.building import Built, Context, carve, check_labels  # noqa: F401 (re-exported)
 from harness.data.nb360.lazy import SampleArray
 
 if TYPE_CHECKING:
@@ -22,35 +22,6 @@ if TYPE_CHECKING:
 
 # Bump when the way arrays are read or built changes (it enters every nasbench360 task version).
 READER_VERSION = "nb360-1"
-
-
-@dataclass
-class Context:
-    """What a builder gets: the task, the root, the splits asked for, real/synthetic and marker."""
-
-    task: "Task"
-    root: Path
-    splits: tuple[str, ...]
-    source: str
-    marker: dict[str, Any]
-
-    @property
-    def params(self) -> dict[str, Any]:
-        return self.task.construction.params
-
-    def path(self, rel: str) -> Path:
-        return self.root / rel
-
-
-@dataclass
-class Built:
-    """A builder's result: per split inputs, targets, source positions and extras."""
-
-    x: dict[str, Any] = field(default_factory=dict)
-    y: dict[str, Any] = field(default_factory=dict)
-    indices: dict[str, np.ndarray] = field(default_factory=dict)
-    aux: dict[str, dict[str, Any]] = field(default_factory=dict)
-    attrs: dict[str, Any] = field(default_factory=dict)
 
 
 # ----------------------------------------------------------------------------- locating files
@@ -110,27 +81,6 @@ def read_marker(spec: Nb360Dataset, root: Path) -> dict[str, Any] | None:
     return marker
 
 
-# ----------------------------------------------------------------------------- splits
-def carve(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(train, val) positions: a fixed seeded ``fraction`` of ``range(n)`` for validation."""
-    from harness.data.readers import split_indices
-
-    s = split_indices(n, 0.0, "first", fraction, seed)
-    return s.train, s.val
-
-
-def check_labels(labels: np.ndarray, lo: int, hi: int, path: Path, key: str) -> None:
-    """Class labels must be integers in ``[lo, hi]``."""
-    if labels.size == 0:
-        return
-    if not np.all(np.isfinite(labels)) or not np.all(labels == np.round(labels)):
-        raise SchemaMismatch(f"{path}: {key} holds non-integer values; expected class indices "
-                             f"{lo}..{hi}")
-    if labels.min() < lo or labels.max() > hi:
-        raise SchemaMismatch(f"{path}: {key} spans {labels.min():g}..{labels.max():g}, expected "
-                             f"class indices {lo}..{hi}")
-
-
 def _check_finite(task: str, split: str, what: str, arr: Any, path: Path) -> None:
     sample = arr[: min(len(arr), 256)] if isinstance(arr, SampleArray) else arr
     sample = np.asarray(sample)
@@ -140,7 +90,7 @@ def _check_finite(task: str, split: str, what: str, arr: Any, path: Path) -> Non
 
 
 def _audit(task: str, splits: tuple[str, ...], path: Path) -> None:
-    from harness.data.readers import _audit as audit
+    from harness.data.splits import audit_read as audit
 
     audit(task, splits, path)
 
@@ -159,7 +109,7 @@ def _builders() -> dict[str, Callable[[Context], Built]]:
 
 def load_task(task: "Task", root: Path, splits: tuple[str, ...]) -> "TaskData":
     """Read the requested splits of NAS-Bench-360 ``task`` from ``root``."""
-    from harness.suites.base import SPLITS, TaskData
+    from harness.data.taskdata import SPLITS, TaskData
 
     bad = [s for s in splits if s not in SPLITS]
     if bad:

@@ -20,7 +20,7 @@ import numpy as np
 from harness.data.errors import SchemaMismatch
 from harness.data.nb360.formats import NpzArrays, load_npy, require_file
 from harness.data.nb360.lazy import maybe_lazy
-from harness.data.nb360.load import Built, Context, carve, check_labels
+from harness.data.nb360.building import Built, Context, carve, check_labels
 
 
 def build_ninapro(ctx: Context) -> Built:

@@ -23,7 +23,7 @@ import numpy as np
 from harness.data.errors import SchemaMismatch
 from harness.data.nb360.formats import load_npy, require_file
 from harness.data.nb360.lazy import eager_limit, maybe_lazy
-from harness.data.nb360.load import Built, Context, carve
+from harness.data.nb360.building import Built, Context, carve
 
 
 def read_dirs(ctx: Context, rel: str) -> np.ndarray:

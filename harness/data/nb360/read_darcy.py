@@ -21,7 +21,7 @@ import numpy as np
 
 from harness.data.errors import SchemaMismatch
 from harness.data.nb360.formats import mat_field_shape, read_mat_field, require_file
-from harness.data.nb360.load import Built, Context, carve
+from harness.data.nb360.building import Built, Context, carve
 
 
 def darcy_stride(resolution: int, real: int, stride: int, path) -> int:

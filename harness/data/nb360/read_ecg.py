@@ -20,7 +20,7 @@ import numpy as np
 from harness.data.errors import SchemaMismatch
 from harness.data.nb360.formats import load_pickle, require_file
 from harness.data.nb360.lazy import maybe_lazy
-from harness.data.nb360.load import Built, Context, carve
+from harness.data.nb360.building import Built, Context, carve
 
 LABELS = {"N": 0, "A": 1, "O": 2, "~": 3}
 

@@ -27,7 +27,7 @@ from harness.data.errors import SchemaMismatch
 from harness.data.nb360 import audio
 from harness.data.nb360.formats import read_wav, require_file
 from harness.data.nb360.lazy import maybe_lazy
-from harness.data.nb360.load import Built, Context
+from harness.data.nb360.building import Built, Context
 
 CSV = {"train": "tr.csv", "val": "val.csv", "test": "eval.csv"}
 

@@ -21,7 +21,7 @@ import numpy as np
 from harness.data.errors import SchemaMismatch
 from harness.data.nb360.formats import load_gzip_pickle, load_pickle, require_file
 from harness.data.nb360.lazy import maybe_lazy
-from harness.data.nb360.load import Built, Context, carve, check_labels
+from harness.data.nb360.building import Built, Context, carve, check_labels
 
 
 def _key(d: dict, name: str, path: Path, where: str = "") -> object:

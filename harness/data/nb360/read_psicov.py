@@ -27,7 +27,7 @@ import numpy as np
 from harness.data.errors import SchemaMismatch
 from harness.data.nb360.formats import load_npy, load_pickle, require_file
 from harness.data.nb360.lazy import eager_limit, maybe_lazy
-from harness.data.nb360.load import Built, Context, carve
+from harness.data.nb360.building import Built, Context, carve
 
 SETS = ("deepcov", "psicov", "cameo")
 CHANNELS = 57

@@ -1,4 +1,4 @@
-"""Synthetic, schema-faithful stand-ins for the 8 PDEBench files (pdebench-data.md §3, §9).
+"""Synthetic, schema-faithful stand-ins for the 8 PDEBench files (``docs/data.md`` §3).
 
 Each PDE has its own solver module, written from the equations and vectorised over samples; this
 module picks sizes, seeds the generators and writes files with the upstream names, keys and

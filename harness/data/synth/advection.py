@@ -1,4 +1,4 @@
-"""1D linear advection u_t + β u_x = 0, periodic on [0, L) (pdebench-data.md §3.1).
+"""1D linear advection u_t + β u_x = 0, periodic on [0, L) (``docs/data.md`` §3.1).
 
 The exact solution ``u(x, t) = u0((x - βt) mod L)`` is evaluated from the analytic IC, so the data
 carry no numerical diffusion (upstream's FV scheme adds a little; that is the only difference).
@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .grids import cell_centres, frame_times, t_coordinate_plus_one
-from .ic import SineIC, sample_sine_ic
-from .plan import Plan, contiguous_batches
+from .ic import SineIC, sine_ic_plan
+from .plan import Plan
 
 VERSION = "advection-1"
 BETA = 0.4
@@ -28,9 +27,4 @@ def solve(ic: SineIC, x: np.ndarray, t: np.ndarray, beta: float = BETA, x0: floa
 
 def generate(rng: np.random.Generator, n: int, nx: int, nt: int) -> Plan:
     """``n`` samples on ``nx`` cells with ``nt`` frames evenly spaced over [0, 2]."""
-    x = cell_centres(0.0, LENGTH, nx)
-    t = frame_times(T_END, nt)
-    ic = sample_sine_ic(rng, n, LENGTH, k_tot=4)
-    return Plan(n, {"x-coordinate": x, "t-coordinate": t_coordinate_plus_one(T_END, nt)},
-                {"tensor": (nt, nx)}, lambda idx: {"tensor": solve(ic.subset(idx), x, t)},
-                contiguous_batches(n, nt * nx))
+    return sine_ic_plan(rng, n, nx, nt, length=LENGTH, t_end=T_END, frames=solve)

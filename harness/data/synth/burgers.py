@@ -1,4 +1,4 @@
-"""1D viscous Burgers u_t + (u²/2)_x = (ν/π) u_xx, periodic on [0, 1) (pdebench-data.md §3.2).
+"""1D viscous Burgers u_t + (u²/2)_x = (ν/π) u_xx, periodic on [0, 1) (``docs/data.md`` §3.2).
 
 Fourier pseudo-spectral in space (2/3 dealiasing of the quadratic term); in time an integrating
 factor takes the diffusion exactly and RK4 the nonlinear term, so the step is bounded only by the
@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .grids import cell_centres, frame_times, t_coordinate_plus_one
-from .ic import sample_sine_ic
-from .plan import Plan, contiguous_batches
+from .ic import sine_ic_plan
+from .plan import Plan
 from .spectral import from_grid, pad, to_grid, truncate, working_size
 
 VERSION = "burgers-1"
@@ -77,9 +76,5 @@ def solve(u0: np.ndarray, t: np.ndarray, nu: float = NU, length: float = LENGTH,
 
 def generate(rng: np.random.Generator, n: int, nx: int, nt: int) -> Plan:
     """``n`` samples on ``nx`` cells with ``nt`` frames evenly spaced over [0, 2]."""
-    x = cell_centres(0.0, LENGTH, nx)
-    t = frame_times(T_END, nt)
-    ic = sample_sine_ic(rng, n, LENGTH, k_tot=4)
-    return Plan(n, {"x-coordinate": x, "t-coordinate": t_coordinate_plus_one(T_END, nt)},
-                {"tensor": (nt, nx)}, lambda idx: {"tensor": solve(ic.subset(idx)(x), t)},
-                contiguous_batches(n, nt * nx))
+    return sine_ic_plan(rng, n, nx, nt, length=LENGTH, t_end=T_END,
+                        frames=lambda ic, x, t: solve(ic(x), t))

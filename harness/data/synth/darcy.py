@@ -1,4 +1,4 @@
-"""2D steady Darcy flow -∇·(a ∇u) = β on (0, 1)², u = 0 on the boundary (pdebench-data.md §3.6).
+"""2D steady Darcy flow -∇·(a ∇u) = β on (0, 1)², u = 0 on the boundary (``docs/data.md`` §3.6).
 
 Cell-centred finite volumes on the 5-point stencil: face coefficients are the arithmetic mean of
 the two cells (upstream's choice; harmonic available), the Dirichlet condition enters through

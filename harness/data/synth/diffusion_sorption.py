@@ -1,4 +1,4 @@
-"""1D diffusion-sorption u_t = D / R(u) · u_xx on [0, 1], t ∈ [0, 500] (pdebench-data.md §3.4).
+"""1D diffusion-sorption u_t = D / R(u) · u_xx on [0, 1], t ∈ [0, 500] (``docs/data.md`` §3.4).
 
 Retardation ``R(u) = 1 + (1-φ)/φ · ρ_s k_f n_f (u + 1e-6)^(n_f-1)``; left Dirichlet u = 1 and right
 Cauchy condition, both through ghost cells of the FV Laplacian as upstream; constant IC ~ U(0, 0.2).

@@ -1,4 +1,4 @@
-"""2D diffusion-reaction (FitzHugh-Nagumo type) on [-1, 1]², no-flux walls (pdebench-data.md §3.8).
+"""2D diffusion-reaction (FitzHugh-Nagumo type) on [-1, 1]², no-flux walls (``docs/data.md`` §3.8).
 
     u_t = D_u Δu + u - u³ - k - v,    v_t = D_v Δv + u - v,
     D_u = 1e-3, D_v = 5e-3, k = 5e-3, IC: u, v ~ N(0, 1) independently per cell.

@@ -1,4 +1,4 @@
-"""Random sine-sum initial conditions shared by the 1D sets (pdebench-data.md §3.0).
+"""Random sine-sum initial conditions shared by the 1D sets (``docs/data.md`` §3.0).
 
 Distribution, per sample:
 
@@ -16,8 +16,12 @@ exact advection solution needs.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from typing import Callable
 
 import numpy as np
+
+from .grids import cell_centres, frame_times, t_coordinate_plus_one
+from .plan import Plan, contiguous_batches
 
 WINDOW_WIDTH = 0.01
 
@@ -77,3 +81,17 @@ def minmax_normalise(u: np.ndarray, axis: int = -1) -> np.ndarray:
     lo = u.min(axis=axis, keepdims=True)
     span = u.max(axis=axis, keepdims=True) - lo
     return (u - lo) / np.where(span > 0, span, 1.0)
+
+
+def sine_ic_plan(rng: np.random.Generator, n: int, nx: int, nt: int, *, length: float,
+                 t_end: float, frames: Callable[["SineIC", np.ndarray, np.ndarray], np.ndarray]
+                 ) -> Plan:
+    """The file plan of a periodic 1D set on ``[0, length)`` whose samples start from
+    :func:`sample_sine_ic` (K = 4): ``nx`` cells, ``nt`` frames evenly spaced on ``[0, t_end]``,
+    one ``tensor`` (N, T, X) whose batches ``frames(ic_of_the_batch, x, t)`` solves."""
+    x = cell_centres(0.0, length, nx)
+    t = frame_times(t_end, nt)
+    ic = sample_sine_ic(rng, n, length, k_tot=4)
+    return Plan(n, {"x-coordinate": x, "t-coordinate": t_coordinate_plus_one(t_end, nt)},
+                {"tensor": (nt, nx)}, lambda idx: {"tensor": frames(ic.subset(idx), x, t)},
+                contiguous_batches(n, nt * nx))

@@ -1,4 +1,4 @@
-"""1D compressible Navier-Stokes, periodic on [-1, 1], Γ = 5/3, η = ζ = 0.1 (pdebench-data.md §3.5).
+"""1D compressible Navier-Stokes, periodic on [-1, 1], Γ = 5/3, η = ζ = 0.1 (``docs/data.md`` §3.5).
 
     ρ_t + (ρv)_x = 0
     (ρv)_t + (ρv² + p)_x = (μ ρ v_x)_x,      μ = 4η/3 + ζ

@@ -1,4 +1,4 @@
-"""1D Fisher-KPP u_t = ν u_xx + ρ u(1-u), periodic on [0, 1) (pdebench-data.md §3.3).
+"""1D Fisher-KPP u_t = ν u_xx + ρ u(1-u), periodic on [0, 1) (``docs/data.md`` §3.3).
 
 Strang splitting: half a step of the exact logistic flow, a full step of exact Fourier diffusion,
 another logistic half step. Both parts are exact and unconditionally stable, so the splitting is
@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .grids import cell_centres, frame_times, t_coordinate_plus_one
-from .ic import minmax_normalise, sample_sine_ic
-from .plan import Plan, contiguous_batches
+from .ic import minmax_normalise, sine_ic_plan
+from .plan import Plan
 from .spectral import from_grid, pad, to_grid, working_size
 
 VERSION = "reaction-diffusion-1d-1"
@@ -62,12 +61,5 @@ def solve(u0: np.ndarray, t: np.ndarray, nu: float = NU, rho: float = RHO,
 
 def generate(rng: np.random.Generator, n: int, nx: int, nt: int) -> Plan:
     """``n`` samples on ``nx`` cells, ``nt`` frames on [0, 1] (nt = 101 gives 0.01 spacing)."""
-    x = cell_centres(0.0, LENGTH, nx)
-    t = frame_times(T_END, nt)
-    ic = sample_sine_ic(rng, n, LENGTH, k_tot=4)
-
-    def run(idx: np.ndarray) -> dict:
-        return {"tensor": solve(minmax_normalise(ic.subset(idx)(x)), t)}
-
-    return Plan(n, {"x-coordinate": x, "t-coordinate": t_coordinate_plus_one(T_END, nt)},
-                {"tensor": (nt, nx)}, run, contiguous_batches(n, nt * nx))
+    return sine_ic_plan(rng, n, nx, nt, length=LENGTH, t_end=T_END,
+                        frames=lambda ic, x, t: solve(minmax_normalise(ic(x)), t))

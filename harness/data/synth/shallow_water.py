@@ -1,4 +1,4 @@
-"""2D shallow water, radial dam break, g = 1, on [-2.5, 2.5]², t ∈ [0, 1] (pdebench-data.md §3.7).
+"""2D shallow water, radial dam break, g = 1, on [-2.5, 2.5]², t ∈ [0, 1] (``docs/data.md`` §3.7).
 
     h_t + (hu)_x + (hv)_y = 0
     (hu)_t + (hu² + gh²/2)_x + (huv)_y = 0

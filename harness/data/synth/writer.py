@@ -17,7 +17,7 @@ import yaml
 from ..catalog import PdebenchFile
 from .plan import Plan
 
-# Upstream wrote diff-sorp and 2D diff-react with lzf compression (pdebench-data.md §1). We keep it
+# Upstream wrote diff-sorp and 2D diff-react with lzf compression (``docs/data.md`` §1). We keep it
 # for diff-sorp (smooth data, so it pays and the reader's lzf path gets exercised) and drop it for
 # 2D diff-react, whose noisy frames barely compress and would take longer to write than to solve.
 LZF_FILES = frozenset({"1D_diff-sorp_NA_NA.h5"})

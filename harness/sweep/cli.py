@@ -1,0 +1,171 @@
+"""``python -m harness.sweep``: the command line and the run of a sweep, step by step."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from harness.data.errors import DataError
+from harness.keys import tag
+from harness.sweep.execute import execute, prepare_work
+from harness.sweep.planning import ensure_data, plan_sweep
+from harness.sweep.ray_session import start_ray
+from harness.sweep.report import (banner, dry_run_text, failed_cells, finish_leaderboard,
+                                  progress_printer, unavailable_warnings)
+
+EXIT_INTERRUPTED = 130
+EXIT_FAILED_CELLS = 3   # the sweep ended, but some cells have failed runs (rows say why)
+_STARTED_RAY = [False]   # whether the running sweep started the Ray session it uses
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m harness.sweep",
+        description="Compare cross-modal fine-tuning methods on a suite: search on validation, "
+                    "seeded final runs on test, MLflow tracking and a leaderboard.")
+    p.add_argument("--suite", default="pdebench")
+    p.add_argument("--tasks", default=None, help="comma-separated task names (default: all)")
+    p.add_argument("--methods", default=None, help="comma-separated method names (default: all)")
+    p.add_argument("--profile", default="quick", help="quick (CPU default) or paper")
+    p.add_argument("--num-samples", type=int, default=None, help="search trials per (task, method)")
+    p.add_argument("--seeds", type=int, default=None, help="final runs per (task, method)")
+    p.add_argument("--stage-reuse", type=int, default=None,
+                   help="search trials per stage-1 configuration (default: the profile's; "
+                        "1 draws every parameter anew each trial)")
+    p.add_argument("--max-concurrent", type=int, default=None,
+                   help="cells searched at once (default: trial slots the cluster has)")
+    p.add_argument("--gpus-per-trial", type=float, default=None,
+                   help="GPUs per trial (default: each method's resources hint, 0 on CPU)")
+    p.add_argument("--cpus-per-trial", type=float, default=None,
+                   help="CPUs per trial (default: each method's resources hint, 1)")
+    p.add_argument("--workers-per-trial", type=int, default=1,
+                   help=">1 runs each trial as a data-parallel Ray Train TorchTrainer")
+    p.add_argument("--max-failures", type=int, default=1, help="retries of a trial that raises")
+    p.add_argument("--address", default=None, help="an existing Ray cluster (e.g. auto, ray://...)")
+    p.add_argument("--storage", default=None, help="Ray results storage: a shared folder or URI")
+    p.add_argument("--tracking-uri", default=None, help="MLflow tracking URI (default: sqlite store)")
+    p.add_argument("--data-root", default=None, help="folder with the suite's data files")
+    p.add_argument("--runs-dir", default="runs", help="where sweeps keep results (default ./runs)")
+    p.add_argument("--name", default=None, help="sweep name (default: <suite>-<profile>)")
+    p.add_argument("--reference", action="store_true",
+                   help="show the paper's published numbers as unranked reference rows")
+    p.add_argument("--retry-failed", action="store_true",
+                   help="run again the cells that ended with failed runs (their earlier rows move "
+                        "to results/superseded/, kept)")
+    p.add_argument("--dry-run", action="store_true", help="print the plan and coverage, run nothing")
+    return p
+
+
+def run(args) -> int:
+    """Plan, connect, check the cluster, run the unfinished cells, publish; the exit code."""
+    from harness.cluster import (auth_mode_hint, connect_error_message, format_issues,
+                                 has_errors, preflight)
+    from harness.tracking import default_tracking_uri
+
+    sp = plan_sweep(args)
+    for line in unavailable_warnings(sp):
+        print(line, file=sys.stderr)
+    if args.dry_run:
+        print(dry_run_text(sp))
+        return 0
+    sp.results_dir.mkdir(parents=True, exist_ok=True)
+    data_root = ensure_data(sp)
+    tracking_uri = args.tracking_uri or default_tracking_uri(sp.runs)
+    storage = args.storage or str(sp.sweep_dir / "tune")
+    print(banner(sp, data_root, tracking_uri), flush=True)
+    if args.address and auth_mode_hint():
+        print(f"note: {auth_mode_hint()}", file=sys.stderr, flush=True)
+    try:
+        _STARTED_RAY[0] = start_ray(args)
+    except Exception as exc:  # noqa: BLE001 - ConnectionError, ray AuthenticationError ...
+        if not args.address:
+            raise
+        print(f"error: {connect_error_message(exc, args.address)}", file=sys.stderr)
+        return 2
+    # a multi-node cluster needs storage and tracking every node can reach: check before starting
+    issues = preflight(args.address, storage, tracking_uri, cache_dir=str(sp.sweep_dir / "cache"),
+                       data_root=str(data_root))
+    if issues:
+        print(format_issues(issues), file=sys.stderr, flush=True)
+    if has_errors(issues):
+        return _stop(2)
+    tracker, sweep_run = open_sweep_run(args, sp, tracking_uri)
+    work = prepare_work(args, sp, data_root, storage)
+    t0 = time.perf_counter()
+    interrupted = False
+    if work.todo:
+        try:
+            execute(args, sp, work, tracker, sweep_run, progress_printer(sp, work.done_before, t0))
+        except KeyboardInterrupt:
+            interrupted = True
+    unfinished = work.unfinished(sp.results_dir)
+    # every cell ends with rows (failed ones too), so an unfinished cell means the run was stopped
+    # (Ctrl-C: Tune stops gracefully and checkpoints the experiment)
+    if interrupted or unfinished:
+        print(f"\ninterrupted: {len(work.todo) - len(unfinished)} cell(s) finished and saved, "
+              f"{len(unfinished)} unfinished; run the same command again to resume.",
+              file=sys.stderr)
+        tracker.finish(sweep_run, "KILLED")
+        return _stop(EXIT_INTERRUPTED)
+    return _stop(publish(args, sp, work, tracker, sweep_run, tracking_uri, t0))
+
+
+def open_sweep_run(args, sp, tracking_uri: str):
+    """(tracker, sweep run id): the sweep's parent MLflow run, reopened by a rerun."""
+    from harness.tracking import KIND_TAG, Tracker
+
+    tracker = Tracker(tracking_uri, args.suite)
+    sweep_run = tracker.sweep_run(sp.name, tags={tag("suite"): args.suite,
+                                                 tag("profile"): sp.profile.name,
+                                                 KIND_TAG: "sweep"},
+                                  params={"profile": sp.profile.name,
+                                          "tasks": ",".join(t.name for t in sp.tasks),
+                                          "methods": ",".join(m.name for m in sp.methods)})
+    tracker.mark_stale_running(sweep_run)
+    return tracker, sweep_run
+
+
+def publish(args, sp, work, tracker, sweep_run: str, tracking_uri: str, t0: float) -> int:
+    """Consolidate the results, write the leaderboard, print the summary; the exit code."""
+    from harness.results import read_results, write_table
+    from harness.tracking import ui_command
+
+    df = read_results(sp.results_dir)
+    df = df[df["sweep"] == sp.name]
+    write_table(df, sp.sweep_dir / "results.parquet")
+    print("\n" + finish_leaderboard(df, sp.sweep_dir, tracker, sweep_run, args.reference))
+    elapsed = time.perf_counter() - t0
+    failed = failed_cells(df)
+    print(f"\nsweep {sp.name!r}: {len(work.todo)} cell(s) run now, {len(work.done_before)} finished "
+          f"earlier, 0 unfinished, cells with failed runs: {failed or 'none'}; "
+          f"{elapsed:.0f} s.\nResults: {sp.sweep_dir / 'results.parquet'}\nLeaderboard: "
+          f"{sp.sweep_dir / 'leaderboard'}\nMLflow UI: {ui_command(tracking_uri)}")
+    tracker.log_metrics(sweep_run, {"wall_seconds": elapsed, "cells_unfinished": 0}, step=0)
+    tracker.finish(sweep_run, "FINISHED")
+    if failed:
+        # scripts and CI must notice: finished rows are kept, the failed cells' rows say why
+        print(f"{len(failed)} cell(s) have failed runs (exit code {EXIT_FAILED_CELLS}); their "
+              f"errors are in the results' `error` column and in MLflow", file=sys.stderr)
+        return EXIT_FAILED_CELLS
+    return 0
+
+
+def _stop(code: int) -> int:
+    """Shut down the Ray session this sweep started (not one it joined); returns ``code``."""
+    if _STARTED_RAY[0]:
+        import ray
+
+        ray.shutdown()
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return run(args)
+    except (ValueError, DataError, KeyError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        _stop(2)          # only a Ray session this sweep started is shut down
+        return 2
+    finally:
+        _STARTED_RAY[0] = False

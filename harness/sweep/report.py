@@ -1,0 +1,126 @@
+"""What a sweep prints and publishes: the banner, the coverage/progress matrix, the dry run,
+the leaderboard files and the closing summary."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness.sweep.planning import SweepPlan
+
+
+def coverage_matrix(sp: SweepPlan, states: dict[str, dict] | None = None) -> str:
+    """Task × method table of planned/skip (dry run) or live states with the best value so far."""
+    methods = [m.name for m in sp.methods]
+    width = max(14, *(len(m) + 2 for m in methods))
+    lines = [f"{'task':<24}" + "".join(f"{m:>{width}}" for m in methods)]
+    for t in sp.tasks:
+        cells = []
+        for m in methods:
+            key = f"{t.name}/{m}"
+            cov = sp.coverage[(t.name, m)]
+            if states is None or cov.startswith("skip"):
+                text = "planned" if cov == "planned" else "skip"
+            else:
+                st = states.get(key, {"state": "queued"})
+                text = st.get("state", "queued")
+                if st.get("best") is not None:
+                    text += f" {t.metric.display(st['best'])}"
+                text = text[:width - 1]
+            cells.append(f"{text:>{width}}")
+        lines.append(f"{t.name:<24}" + "".join(cells))
+    return "\n".join(lines)
+
+
+def banner(sp: SweepPlan, data_root: Path, tracking_uri: str) -> str:
+    """Where results go, and for synthetic runs what their numbers are (and are not)."""
+    from harness.tracking import ui_command
+    from recraft.presets import describe_backbone
+
+    prof = sp.profile
+    modalities = sorted({t.modality for t in sp.tasks})
+    bodies = ", ".join(f"{m.upper()} {describe_backbone(prof.backbone(m))}" for m in modalities)
+    lines = []
+    if sp.synthetic:
+        lines += ["=" * 78,
+                  f"{prof.name.upper()} PROFILE: synthetic data in the suite's own format ({data_root}),",
+                  f"bodies: {bodies};",
+                  f"{prof.finetune_epochs} epochs, {prof.num_samples} trials and {prof.seeds} seeds "
+                  f"per cell, floors (mean, ridge, persistence) beside the methods.",
+                  "Small synthetic problems and tiny bodies: not the paper's results.",
+                  "The real thing: python -m harness.data download --suite pdebench --root data/pdebench",
+                  "                python -m harness.sweep --suite pdebench --profile paper "
+                  "--data-root data/pdebench",
+                  "=" * 78]
+    if not sp.synthetic:
+        lines += [f"bodies:     {bodies}"]
+    lines += [f"results:    {sp.results_dir}",
+              f"MLflow:     {tracking_uri}  (experiment {sp.tasks[0].suite!r})",
+              f"MLflow UI:  {ui_command(tracking_uri)}"]
+    return "\n".join(lines)
+
+
+def dry_run_text(sp: SweepPlan) -> str:
+    """The plan: profile, data, each method's stages and space size, and the coverage matrix."""
+    from harness.methods.space import searched, space_size
+
+    prof = sp.profile
+    lines = [f"sweep {sp.name!r}: suite {sp.tasks[0].suite}, profile {prof.name} "
+             f"({prof.backbone_1d} / {prof.backbone_2d}), {prof.num_samples} trials and "
+             f"{prof.seeds} seeds per cell, ASHA grace period {prof.grace_period} epochs",
+             f"data: {sp.data_root or str(sp.synthetic_root) + ' (synthetic, generated on first use)'}",
+             "", "methods:"]
+    t0 = sp.tasks[0]
+    for m in sp.methods:
+        space = m.search_space(t0)
+        size = space_size(space)
+        lines.append(f"  {m.name:<18} v{m.version}  stages {' -> '.join(s.name for s in m.stages):<20} "
+                     f"searched {len(searched(space))} ({'continuous' if size == float('inf') else int(size)})")
+    for n, e in sp.broken.items():
+        lines.append(f"  {n:<18} UNAVAILABLE: {(e.error or '').splitlines()[0]}")
+    n_cells = sum(1 for v in sp.coverage.values() if v == "planned")
+    # a method with nothing to search runs one search trial (CellPlan.of)
+    trials = {m.name: (prof.num_samples if searched(m.search_space(t0)) else 1) + prof.seeds
+              for m in sp.methods}
+    n_runs = sum(trials[m] for (_, m), v in sp.coverage.items() if v == "planned")
+    lines += ["", f"coverage ({n_cells} cells, {n_runs} trial runs):", coverage_matrix(sp),
+              "", "dry run: nothing was run."]
+    return "\n".join(lines)
+
+
+def unavailable_warnings(sp: SweepPlan) -> list[str]:
+    """One line per method plugin that could not be loaded."""
+    return [f"warning: method plugin {n!r} ({e.origin}) is unavailable: "
+            f"{(e.error or '').splitlines()[0]}" for n, e in sp.broken.items()]
+
+
+def finish_leaderboard(df, sweep_dir: Path, tracker, sweep_run: str, reference: bool) -> str:
+    """Write the leaderboard files, attach them to the sweep run, return the Markdown."""
+    from harness.leaderboard import leaderboard_markdown, write_leaderboard
+
+    final = df[(df["phase"] == "final") & (df["split"] == "test")]
+    if final.empty:
+        return "(no final results: nothing to rank)"
+    files = write_leaderboard(df, sweep_dir / "leaderboard", reference=reference)
+    if tracker is not None:
+        for path in files.values():
+            tracker.log_file(sweep_run, path, artifact_path="leaderboard")
+        tracker.log_file(sweep_run, sweep_dir / "results.parquet", artifact_path="results")
+    return leaderboard_markdown(df, reference=reference)
+
+
+def failed_cells(df) -> list[str]:
+    """``task/method`` of every cell with a final run that did not end ok."""
+    bad = df[(df.phase == "final") & (df.status != "ok")]
+    return sorted(set(bad["task"] + "/" + bad["method"]))
+
+
+def progress_printer(sp: SweepPlan, done_before: set[str], t0: float):
+    """The engine's progress callback: the live matrix, cells finished earlier shown as such."""
+    import time
+
+    def show(states: dict[str, dict]) -> None:
+        full = {k: {"state": "done (earlier)"} for k in done_before}
+        full.update(states)
+        print(f"\n[{time.perf_counter() - t0:6.0f} s] progress\n" + coverage_matrix(sp, full),
+              flush=True)
+
+    return show
