@@ -46,3 +46,36 @@ def fld_epochs_param() -> Param:
 
 def nearest_epsilon(value: float) -> float:
     return min(EPSILONS, key=lambda e: abs(e - value))
+
+
+def stage1_space(task, *, epsilon: bool = False, fa_steps: bool = False, fld_epochs: bool = False,
+                 lr: bool = False) -> dict[str, Param]:
+    """The stage-1 knobs a method searches. Search only the knobs that change what the method
+    does (``tests/test_ablation_plans.py`` checks that each searched knob does and each left out
+    does not, e.g. ε for FA-only, whose only term it scales)."""
+    out: dict[str, Param] = {}
+    if epsilon:
+        out["align.epsilon"] = epsilon_param()
+    if fa_steps:
+        out["align.fa_steps"] = fa_steps_param()
+    if fld_epochs:
+        out["align.fld_epochs"] = fld_epochs_param()
+    if lr:
+        out["align.lr"] = around(embedder_lr(task))
+    return out
+
+
+def stage1_defaults(task, *, epsilon: bool = False, fa_steps: bool = False,
+                    fld_epochs: bool = False, lr: bool = False) -> dict[str, Any]:
+    """The paper's values of the knobs :func:`stage1_space` searches."""
+    d = task.defaults
+    out: dict[str, Any] = {}
+    if epsilon:
+        out["align.epsilon"] = nearest_epsilon(d.epsilon)
+    if fa_steps:
+        out["align.fa_steps"] = d.fa_epochs
+    if fld_epochs:
+        out["align.fld_epochs"] = d.fld_epochs
+    if lr:
+        out["align.lr"] = embedder_lr(task)
+    return out

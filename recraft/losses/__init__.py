@@ -19,7 +19,8 @@ source-only terms. Target discretisation for FLD/OTDD lives in :mod:`recraft.dis
 from .alignment import (FAVariant, FeatureAlignment, LabelDistances, OTDDSourceTerms,
                         class_conditional_alignment, cost_matrix, entropic_ot, label_distances,
                         otdd_source_terms, sinkhorn_divergence, wasserstein_fa)
-from .fld import FLDDirection, conditional_entropy, fld_loss, leep_joint, source_entropy
+from .fld import (FLDDirection, RunningJoint, conditional_entropy, fld_loss, leep_joint,
+                  source_entropy)
 
 __all__ = [
     "FAVariant",
@@ -27,6 +28,7 @@ __all__ = [
     "FeatureAlignment",
     "LabelDistances",
     "OTDDSourceTerms",
+    "RunningJoint",
     "class_conditional_alignment",
     "conditional_entropy",
     "cost_matrix",
