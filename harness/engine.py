@@ -31,8 +31,8 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 from ray.tune.search import Searcher
 
 from harness import provenance
-from harness.methods.space import Fixed, Param, searched, to_optuna
-from harness.results import append_rows
+from harness.methods.space import Fixed, Param, roles, searched, to_optuna
+from harness.results import append_rows, reported_columns
 from harness.search import TRAIN_LOOP_KEY, config_hash
 from harness.trial.loop import SEED_KEY
 
@@ -259,12 +259,13 @@ def make_trainable(cells: Mapping[str, tuple], workers: int, cpus: float, gpus: 
 
 
 # ----------------------------------------------------------------------------- searcher
-def make_sampler(seed: int):
+def make_sampler(seed: int, roles: Mapping[str, str] | None = None):
     """Each cell's Optuna sampler: TPE whose random start-up draws are common random numbers,
-    so methods sharing a parameter try the same values of it in the same trials."""
+    so methods sharing a parameter (by key, or by role) try the same values of it in the same
+    trials."""
     from harness.sampler import common_random_tpe
 
-    return common_random_tpe(seed)
+    return common_random_tpe(seed, roles)
 
 
 class CellSearcher(Searcher):
@@ -287,7 +288,7 @@ class CellSearcher(Searcher):
             space = to_optuna(p.space)
             points = [{k: p.defaults[k] for k in searched(p.space)}] if space else None
             self.subs[p.key] = OptunaSearch(space=space, metric=p.metric, mode=p.mode,
-                                            sampler=make_sampler(p.search_seed),
+                                            sampler=make_sampler(p.search_seed, roles(p.space)),
                                             points_to_evaluate=points) if space else None
         self.state = {p.key: {"suggested": 0, "completed": 0, "in_flight": set(), "best": None,
                               "best_config": None, "finals": 0, "finals_done": 0, "searched": False,
@@ -739,7 +740,8 @@ class SweepCallback(_callback_base()):
                              config_hash=config_hash(r.config),
                              config_json=json.dumps(r.config, sort_keys=True, default=str),
                              mlflow_run_id=r.run_id, node_id=r.last.get("node_id"),
-                             wall_seconds=r.wall, finished_at=now, error=r.error))
+                             wall_seconds=r.wall, finished_at=now, error=r.error,
+                             **reported_columns(r.last)))
         test_key = f"test_{plan.metric[len('val_'):]}" if plan.metric.startswith("val_") else "test"
         for r in finals:
             ok = r.status == "ok" and test_key in r.last
@@ -750,7 +752,8 @@ class SweepCallback(_callback_base()):
                           config_json=json.dumps(r.config, sort_keys=True, default=str),
                           mlflow_run_id=r.run_id, node_id=r.last.get("node_id"),
                           wall_seconds=r.wall, finished_at=now,
-                          error=r.error if ok or r.error else "no test metric was reported")
+                          error=r.error if ok or r.error else "no test metric was reported",
+                          **reported_columns(r.last))
             rows.append(dict(common, split="test", value=float(r.last[test_key]) if ok else math.nan))
             rows.append(dict(common, split="val", value=r.best if ok else math.nan))
         if not selected:

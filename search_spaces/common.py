@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.methods.space import Choice, Fixed, IntRange, LogFloat, Param
+from harness.methods.space import MAIN_LR, Choice, Fixed, IntRange, LogFloat, Param
 
 #: ε on a 0.1 grid over [0.1, 1.0]: the paper's range (its Fig. 5), discrete so that trials with the
 #: same ε share one recalibrated source head (the stage cache).
@@ -11,9 +11,9 @@ EPSILONS = tuple(round(0.1 * i, 1) for i in range(1, 11))
 LR_SPAN = 10.0   # log-uniform over [value / 10, value × 10] around a paper learning rate
 
 
-def around(value: float, span: float = LR_SPAN) -> LogFloat:
+def around(value: float, span: float = LR_SPAN, role: str | None = None) -> LogFloat:
     """A log-uniform range centred (in log space) on a paper value."""
-    return LogFloat(value / span, value * span)
+    return LogFloat(value / span, value * span, role=role)
 
 
 def embedder_lr(task) -> float:
@@ -23,8 +23,10 @@ def embedder_lr(task) -> float:
 
 
 def finetune_space(task) -> dict[str, Param]:
-    """Fine-tuning hyperparameters, the same for every method."""
-    return {"finetune.lr": around(task.defaults.lr),
+    """Fine-tuning hyperparameters, the same for every method. ``finetune.lr`` has the role
+    ``MAIN_LR``: a method that trains its final model under another key (a specialist model's own
+    ``train.lr``, say) gives that key the same role and shares its common random draws."""
+    return {"finetune.lr": around(task.defaults.lr, role=MAIN_LR),
             "finetune.weight_decay": Fixed(task.defaults.weight_decay)}
 
 

@@ -155,12 +155,21 @@ class Stage1Plan:
     def canonical(self) -> "Stage1Plan":
         """The plan up to what the optimizer cannot see, for a phase with a single term.
 
-        Its weight becomes 1: Adam/AdamW are invariant to the scale of the loss (exactly for
+        The settings the phases already encode (budgets, lrs, ε, schedule) and those of absent
+        terms are reset. A single term's weight becomes 1: Adam/AdamW are invariant to the scale of the loss (exactly for
         AdamW; for Adam up to its L2 weight decay, which the tasks keep at 1e-5–1e-3), and under
         SGD the weight is a factor on the lr, so it is folded into the lr. Without a schedule,
         its steps become its evaluations (a step without a term is skipped). Two plans with equal
         canonical forms train the same way; a knob that changes only these is inert.
         """
+        terms = self.terms
+        neutral = {k: getattr(_NEUTRAL, k) for k in _PHASE_FIELDS}
+        if "fa" not in terms:
+            neutral.update({k: getattr(_NEUTRAL, k) for k in _FA_FIELDS})
+        if "fld" not in terms:
+            neutral.update({k: getattr(_NEUTRAL, k) for k in _FLD_FIELDS})
+        if not self.needs_labels:
+            neutral["n_classes"] = _NEUTRAL.n_classes
         phases = []
         for p in self.phases:
             if len(p.terms) == 1:
@@ -169,7 +178,16 @@ class Stage1Plan:
                 steps = p.steps if p.milestones else t.count
                 p = replace(p, lr=lr, steps=steps, terms=(replace(t, weight=1.0),))
             phases.append(p)
-        return replace(self, phases=tuple(phases))
+        return replace(self, settings=replace(self.settings, **neutral), phases=tuple(phases))
+
+
+_NEUTRAL = AlignSettings()
+#: settings fully encoded in the phases (steps, lrs, weights, milestones)
+_PHASE_FIELDS = ("combine", "epsilon", "fa_steps", "fld_epochs", "lr", "fld_lr",
+                 "reference_schedule", "schedule_scale", "train_source_head")
+_FA_FIELDS = ("fa_loss", "fa_batch", "fa_reg", "fa_stop_thr", "fa_iters", "ot_solver",
+              "otdd_per_cluster")
+_FLD_FIELDS = ("fld", "fld_batch", "fld_estimator", "token_mode")
 
 
 def spread(n_events: int, total: int) -> dict[int, int]:
