@@ -18,7 +18,7 @@ from harness.profiles import PROFILES
 from harness.suites import get_suite
 from recraft.backbones import load_backbone
 from recraft.source import (ProxyStandInWarning, build_source_side, load_proxy,
-                            reference_gradient_norms, source_features, train_source_head)
+                            reference_gradient_norms, source_features)
 
 torch.set_num_threads(1)
 TASKS = get_suite("pdebench")

@@ -313,14 +313,23 @@ def test_ablations_keep_the_other_terms_batches_steps_and_weights(monkeypatch):
 
 
 def test_orca_uses_kmeans_clusters_per_cluster_weights_and_no_reference_scale(monkeypatch):
-    calls = []
-    real = terms_mod.class_conditional_alignment
+    import recraft.losses.alignment as fa_mod
+    import recraft.losses.otdd as otdd_mod
+
+    calls, dists = [], []
+    real, real_dist = fa_mod.class_conditional_alignment, otdd_mod.label_distances
 
     def spy(source, source_labels, target, target_clusters, **kw):
         calls.append((target_clusters.clone(), kw))
         return real(source, source_labels, target, target_clusters, **kw)
 
-    monkeypatch.setattr(terms_mod, "class_conditional_alignment", spy)
+    def dist_spy(*a, **kw):
+        out = real_dist(*a, **kw)
+        dists.append(out)
+        return out
+
+    monkeypatch.setattr(fa_mod, "class_conditional_alignment", spy)
+    monkeypatch.setattr(otdd_mod, "label_distances", dist_spy)
     model = model_2d()
     x, y = smooth_fields(24, (1, 16, 16))
     src = stub_source(model)
@@ -333,8 +342,9 @@ def test_orca_uses_kmeans_clusters_per_cluster_weights_and_no_reference_scale(mo
         assert sorted(clusters.tolist()) == sorted(labels.tolist())
         assert kw["per_cluster"] is True
         assert np.allclose(kw["cluster_weights"], class_weights(labels, 3))
-        assert tuple(kw["distances"].source_target.shape) == (4, 3)
         assert kw["stop_thr"] == 1e-4
+    # one label-distance solve per step: 4 source classes x 3 target clusters
+    assert [tuple(d.source_target.shape) for d in dists] == [(4, 3), (4, 3)]
     for r in res.log:
         assert r["loss"] == pytest.approx(r["fa"])       # w_k weights, not RECRAFT's m/N_b
 
@@ -349,6 +359,31 @@ def test_batched_inner_ot_matches_the_losses_solver():
         ref = torch.stack([entropic_ot(a, b, reg=0.1, p=2, cost_scale=1.0, num_iter_max=5000,
                                        stop_thr=1e-10).double() for a, b in zip(xs, ys)])
     assert torch.allclose(mine, ref, rtol=1e-5, atol=1e-6)
+
+
+def test_label_divergences_are_debiased_batched_solves():
+    """The one implementation of OTDD's label-to-label distances (source x target and within)."""
+    from recraft.losses import label_divergences
+
+    g = torch.Generator().manual_seed(1)
+    a = [0.3 * torch.randn(k, 4, generator=g, dtype=torch.float64) + i for i, k in enumerate([6, 5])]
+    b = [0.3 * torch.randn(k, 4, generator=g, dtype=torch.float64) + 0.5 * i for i, k in enumerate([4, 7, 3])]
+    kw = dict(stop_thr=1e-10, num_iter_max=5000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+
+        def ot(x, y):
+            return float(entropic_ot(x, y, reg=0.1, p=2, cost_scale=1.0, **kw))
+
+        self_a, cross, self_b = label_divergences(a, b, reg=0.1, **kw)
+        _, within, none = label_divergences(b, reg=0.1, **kw)
+    for i, x in enumerate(a):
+        for j, y in enumerate(b):
+            want = ot(x, y) - 0.5 * ot(x, x) - 0.5 * ot(y, y)
+            assert float(cross[i, j]) == pytest.approx(want, rel=1e-5, abs=1e-6)
+    assert none is None and torch.allclose(within, within.T) and torch.all(within.diagonal() == 0)
+    assert float(within[0, 1]) == pytest.approx(ot(b[0], b[1]) - 0.5 * ot(b[0], b[0])
+                                                - 0.5 * ot(b[1], b[1]), rel=1e-5, abs=1e-6)
 
 
 @pytest.fixture

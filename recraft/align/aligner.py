@@ -164,7 +164,8 @@ class Aligner:
         opt.step()
         v = float(loss.detach())
         if self.check is not None and loss.requires_grad:
-            self.check(name, v)  # one name per objective: the explosion check compares like with like
+            self.check(name, v)  # one name per objective: the explosion check compares like
+                                 # with like
         return v
 
     @torch.no_grad()

@@ -77,7 +77,8 @@ class AlignSettings:
         if self.combine not in COMBINES:
             raise ValueError(f"combine must be one of {COMBINES}, got {self.combine!r}")
         if self.fld_estimator not in FLD_ESTIMATORS:
-            raise ValueError(f"fld_estimator must be one of {FLD_ESTIMATORS}, got {self.fld_estimator!r}")
+            raise ValueError(f"fld_estimator must be one of {FLD_ESTIMATORS}, "
+                             f"got {self.fld_estimator!r}")
         if self.epsilon is not None and not self.epsilon > 0:
             raise ValueError(f"epsilon must be positive or None, got {self.epsilon!r}")
 
@@ -153,14 +154,15 @@ class Stage1Plan:
         return replace(self, phases=tuple(phases))
 
     def canonical(self) -> "Stage1Plan":
-        """The plan up to what the optimizer cannot see, for a phase with a single term.
+        """The plan up to what the optimizers cannot see.
 
         The settings the phases already encode (budgets, lrs, ε, schedule) and those of absent
-        terms are reset. A single term's weight becomes 1: Adam/AdamW are invariant to the scale of the loss (exactly for
-        AdamW; for Adam up to its L2 weight decay, which the tasks keep at 1e-5–1e-3), and under
-        SGD the weight is a factor on the lr, so it is folded into the lr. Without a schedule,
-        its steps become its evaluations (a step without a term is skipped). Two plans with equal
-        canonical forms train the same way; a knob that changes only these is inert.
+        terms are reset. In a phase with a single term, its weight becomes 1: Adam/AdamW are
+        invariant to the scale of the loss (exactly for AdamW; for Adam up to its L2 weight
+        decay, which the tasks keep at 1e-5–1e-3), and under SGD the weight is a factor on the
+        lr, so it is folded into the lr; without a schedule, its steps become its evaluations (a
+        step without a term is skipped). Two plans with equal canonical forms train the same
+        way; a knob that changes only these is inert.
         """
         terms = self.terms
         neutral = {k: getattr(_NEUTRAL, k) for k in _PHASE_FIELDS}
@@ -197,7 +199,8 @@ def spread(n_events: int, total: int) -> dict[int, int]:
     return {(i * total) // n_events: i for i in range(n_events)}
 
 
-def fld_batch_count(s: AlignSettings, n_train: int, class_sizes: Sequence[int] | None = None) -> int:
+def fld_batch_count(s: AlignSettings, n_train: int,
+                    class_sizes: Sequence[int] | None = None) -> int:
     """FLD batches per epoch: shuffled mixed batches of ``fld_batch`` whose small leftover
     (< max(2, fld_batch / 2)) joins no batch, or per class chunks of ``fld_batch`` with the same
     rule unless the chunk is the whole class (spec §5.2)."""

@@ -22,7 +22,6 @@ import torch
 from harness.metrics import get_metric
 from recraft.align.plan import AlignSettings
 from recraft.losses import FeatureAlignment, RunningJoint, fld_loss, source_entropy
-from recraft.losses.alignment import class_conditional_alignment
 from recraft.training import batches, to_tensor
 
 __all__ = ["FATerm", "FLDTerm", "UnconvergedCounter"]
@@ -73,11 +72,12 @@ class FATerm:
         if self.otdd:
             if labels is None:
                 raise ValueError("ORCA's OTDD needs the target clusters")
+            # ORCA's per-cluster sum weighs each cluster by its share of the whole training set
             self.loss = FeatureAlignment("otdd", src, source.labels.to(device), reg=s.fa_reg,
-                                         per_cluster=s.otdd_per_cluster, **solver)
+                                         per_cluster=s.otdd_per_cluster,
+                                         cluster_weights=weights if s.otdd_per_cluster else None,
+                                         **solver)
             self.labels_t = torch.as_tensor(labels, device=device)
-            self.label_terms = (OTDDLabelTerms(self.loss.source, self.loss.source_labels, s.fa_reg,
-                                               s.fa_stop_thr) if s.otdd_per_cluster else None)
         else:
             self.loss = FeatureAlignment(s.fa_loss, src, reg=s.fa_reg, **solver)
 
@@ -99,13 +99,7 @@ class FATerm:
         with self.counter:
             if not self.otdd:
                 return self.loss(feats)
-            clusters = self.labels_t[torch.as_tensor(idx, device=self.device)]
-            if not self.s.otdd_per_cluster:  # one OTDD per batch: the losses' own label distances
-                return self.loss(feats, clusters)
-            return class_conditional_alignment(
-                self.loss.source, self.loss.source_labels, feats, clusters,
-                source_terms=self.loss.source_terms(), distances=self.label_terms(feats, clusters),
-                cluster_weights=self.weights, **self.loss.loss_kwargs)
+            return self.loss(feats, self.labels_t[torch.as_tensor(idx, device=self.device)])
 
     def step(self) -> tuple[torch.Tensor, dict[str, float]]:
         """(loss on a fresh batch, what to log)."""
@@ -206,35 +200,3 @@ class FLDTerm:
         probs, _ = self.probs(idx)
         return float(fld_loss(probs, torch.as_tensor(self.labels[idx], device=self.device),
                               self.n_cls, self.s.fld, token_mode=self.s.token_mode))
-
-
-class OTDDLabelTerms:
-    """ORCA's inner label-to-label distances ``W²(S_c, T_k)``, one batched solve per step."""
-
-    def __init__(self, source: torch.Tensor, source_labels: torch.Tensor, reg: float,
-                 stop_thr: float | None):
-        from recraft.losses.alignment import INNER_ITERS
-        from recraft.ot.batched import batched_entropic_ot
-
-        self._solve = batched_entropic_ot
-        self.classes, index = torch.unique(source_labels, sorted=True, return_inverse=True)
-        self.parts = [source[index == c].detach() for c in range(len(self.classes))]
-        self.reg = reg
-        # the losses' own budget for these constants (INNER_ITERS final-stage iterations)
-        self.kw = dict(stop_thr=1e-4 if stop_thr is None else stop_thr, num_iter_max=INNER_ITERS)
-        self.source_self = self._solve(self.parts, self.parts, reg, **self.kw)
-
-    @torch.no_grad()
-    def __call__(self, target: torch.Tensor, clusters: torch.Tensor):
-        from recraft.losses.alignment import LabelDistances
-
-        t_classes, t_index = torch.unique(clusters, sorted=True, return_inverse=True)
-        t_parts = [target[t_index == k].detach() for k in range(len(t_classes))]
-        n_s, n_t = len(self.parts), len(t_parts)
-        # one solve: the n_s × n_t cross problems, then the n_t cluster self-problems
-        vals = self._solve([s for s in self.parts for _ in range(n_t)] + t_parts,
-                           [t for _ in range(n_s) for t in t_parts] + t_parts, self.reg, **self.kw)
-        cross, t_self = vals[:n_s * n_t].reshape(n_s, n_t), vals[n_s * n_t:]
-        st = cross - 0.5 * self.source_self[:, None] - 0.5 * t_self[None, :]
-        return LabelDistances(target_classes=t_classes, source_target=st.to(target.dtype),
-                              target_target=None)
