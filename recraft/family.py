@@ -6,8 +6,9 @@ Everything a method will do before fine-tuning resolves to a :class:`MethodPlan`
 side's plan and the stage-1 plan, :meth:`FineTuningMethod.plan`), and the stages run exactly that
 plan. An ablation declares what it removes from its parent (``ablates``: ``"fa"``, ``"fld"`` or
 ``"recalibration"``); its plan is its parent's with that factor removed, so it keeps the parent's
-steps, learning rates and weights (``tests/test_ablation_plans.py`` checks this for every method
-with ``variant_of``).
+steps, learning rates and weights. A variant that swaps a switch declares it (``replaces``).
+``tests/test_ablation_plans.py`` checks, for every method with ``variant_of``, that its plan
+differs from its parent's by what it declares and nothing else.
 
 Stage ``align`` runs stage 1 (cached by content key when the harness gives a cache folder);
 stage ``finetune`` runs stage 2 and reports the validation metric every epoch.
@@ -85,6 +86,9 @@ class FineTuningMethod(Method):
     epsilon_weights_fa: ClassVar[bool] = False
     #: what this ablation removes from its parent (``variant_of``): "fa", "fld", "recalibration"
     ablates: ClassVar[tuple[str, ...]] = ()
+    #: stage-1 switches (``AlignSettings`` fields) this variant swaps for its parent's, e.g.
+    #: ``("fa_loss",)`` for RECRAFT with another FA loss; everything else stays the parent's
+    replaces: ClassVar[tuple[str, ...]] = ()
     #: a variant that reproduces another implementation of its parent (not an ablation)
     reproduction: ClassVar[bool] = False
 

@@ -4,7 +4,8 @@ Every method resolves what it does before fine-tuning to a plan (``FineTuningMet
 source side's head training and recalibration, and stage 1's phases of steps with their learning
 rates, weights and terms). For every method with ``variant_of``, on every task and profile, for
 the parent's paper defaults and for a perturbed parent configuration, the variant's plan must be
-the parent's with the declared factor (``ablates``) removed — any other difference fails. Then,
+the parent's with the declared factor (``ablates``) removed and the declared switches
+(``replaces``) swapped — any other difference fails. Then,
 for every method, each stage-1 knob it searches must change what it does, and each knob it leaves
 out must not (or only as a rescaling of its searched embedder learning rate).
 """
@@ -54,15 +55,25 @@ def test_variant_plan_is_parent_plan_minus_the_declared_factor(name, profile):
         # another implementation of its parent (the released code), not an ablation
         assert not m.ablates
         pytest.skip(f"{name} reproduces {m.variant_of}'s reference code; it is not an ablation")
-    assert m.ablates, f"{name} is a variant of {m.variant_of} but declares no ablated factor"
+    assert m.ablates or m.replaces, \
+        f"{name} is a variant of {m.variant_of} but declares no difference (ablates, replaces)"
     for task in TASKS:
         base = parent.defaults(task)
         for cfg in (base, perturbed(base)):
             mine, theirs = plan_of(m, task, profile, cfg), plan_of(parent, task, profile, cfg)
-            expected = theirs.without(*m.ablates)
+            expected = _with_switches(theirs, mine, m.replaces).without(*m.ablates)
             assert mine == expected, (f"{name} on {task.name} ({profile}): the plan differs from "
                                       f"{m.variant_of}'s beyond {m.ablates}:\n{mine}\n!=\n{expected}")
             assert mine != theirs, f"{name}: removing {m.ablates} changed nothing on {task.name}"
+
+
+def _with_switches(parent: MethodPlan, variant: MethodPlan, fields: tuple[str, ...]) -> MethodPlan:
+    """The parent's plan with the stage-1 switches ``fields`` taken from the variant's."""
+    if not fields or parent.stage1 is None or variant.stage1 is None:
+        return parent
+    swapped = {f: getattr(variant.stage1.settings, f) for f in fields}
+    return replace(parent, stage1=replace(parent.stage1,
+                                          settings=replace(parent.stage1.settings, **swapped)))
 
 
 def _fa_lr_free(plan: MethodPlan) -> MethodPlan:
