@@ -1,4 +1,4 @@
-"""Ablation: RECRAFT's ε-weighted FA without FLD."""
+"""Ablation: RECRAFT without FLD (its FA phase alone, same steps, lr and weights)."""
 from __future__ import annotations
 
 from recraft.family import _Paper
@@ -6,8 +6,8 @@ from recraft.family import _Paper
 
 class FeatureAlignmentOnly(_Paper):
     name = "fa-only"
-    version = "1"
+    version = "2"
     summary = "RECRAFT without FLD (ε·W₁ feature alignment only)"
     variant_of = "recraft"
     space_module = "search_spaces.fa_only"
-    fld = "none"
+    ablates = ("fld",)

@@ -6,7 +6,7 @@ from recraft.family import FineTuningMethod
 
 class Orca(FineTuningMethod):
     name = "orca"
-    version = "1"
+    version = "2"
     summary = "ORCA: label-aware OTDD alignment (k-means target clusters), then fine-tuning"
     paper = "Shen et al., ICML 2023"
     space_module = "search_spaces.orca"

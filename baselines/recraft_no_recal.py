@@ -1,4 +1,5 @@
-"""Ablation: RECRAFT with a plain (not ε-recalibrated) source head."""
+"""Ablation: RECRAFT with a source head trained without the ε-recalibration penalty (the same
+epochs, batches and schedule, plain CE)."""
 from __future__ import annotations
 
 from recraft.family import _Paper
@@ -6,8 +7,8 @@ from recraft.family import _Paper
 
 class RecraftNoRecalibration(_Paper):
     name = "recraft-no-recal"
-    version = "1"
+    version = "2"
     summary = "RECRAFT without ε-recalibration of the source head"
     variant_of = "recraft"
     space_module = "search_spaces.recraft_no_recal"
-    recal = "none"
+    ablates = ("recalibration",)

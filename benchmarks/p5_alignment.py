@@ -6,7 +6,7 @@ interleaved rounds (so machine load hits every variant alike):
 * ``cost``: ``cost_matrix(source, target, p=1)`` forward (what every variant needs at least);
 * ``w1_sinkhorn``: ``wasserstein_fa(..., method="sinkhorn")`` (paper eq. 14, entropic plan with
   eps-scaling, envelope gradient) forward + backward, once per entropic solver: ``torch`` (the
-  default, :func:`recraft.losses.alignment.sinkhorn_potentials`) and ``pot`` (POT's log-domain
+  default, :func:`recraft.ot.sinkhorn_potentials`) and ``pot`` (POT's log-domain
   ``sinkhorn_log``);
 * ``w1_emd``: ``wasserstein_fa(..., method="emd")`` (exact OT, POT network simplex) forward +
   backward;
@@ -43,8 +43,8 @@ def main() -> None:
     args = p.parse_args()
     import torch
 
-    from recraft.losses.alignment import (FeatureAlignment, cost_matrix, record_sinkhorn,
-                                          wasserstein_fa)
+    from recraft.losses import FeatureAlignment, wasserstein_fa
+    from recraft.ot import cost_matrix, record_sinkhorn
 
     dev = torch.device(args.device)
     load0 = C.load()

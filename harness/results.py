@@ -47,7 +47,19 @@ COLUMNS: dict[str, str] = {
     "wall_seconds": "float64",
     "finished_at": "string",      # ISO 8601 UTC
     "error": "string",
+    # the source side's recalibration level and the level it reached (NA for methods without)
+    "epsilon": "float64",         # ε the source head was recalibrated to (paper mode)
+    "lipschitz": "float64",       # achieved level: max per-sample ‖∂CE/∂r‖ over the proxy data
 }
+
+#: result columns taken from a trial's last report (the MLflow metric of the same value)
+REPORTED_COLUMNS = {"epsilon": "source.epsilon", "lipschitz": "source.lipschitz"}
+
+
+def reported_columns(last: Mapping) -> dict[str, float]:
+    """The :data:`REPORTED_COLUMNS` present in a trial's last report."""
+    return {col: float(last[key]) for col, key in REPORTED_COLUMNS.items()
+            if isinstance(last.get(key), (int, float))}
 
 
 def normalise(rows: Iterable[Mapping] | pd.DataFrame) -> pd.DataFrame:

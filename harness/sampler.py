@@ -8,12 +8,19 @@ draw of parameter ``p`` in trial ``i`` depends only on ``(seed, p, i)``: every m
 has ``p`` with the same range tries the same value of it in trial ``i`` (common random numbers),
 and a method's other parameters do not shift it. TPE's model-based phase (after its start-up
 trials) is unchanged.
+
+Draws pair by *role*, not only by key: a parameter whose spec declares a role
+(``harness.methods.space.Param.role``, e.g. ``MAIN_LR`` on ``finetune.lr`` and on a specialist
+model's own ``train.lr``) draws the uniform number of ``(seed, role, i)``, so the main learning
+rates of all methods share their draws even under different names. Where the ranges differ, the
+shared draw lands on the same quantile of each method's range (log scale for log ranges), e.g. both
+try "their paper value × 3" in the same trial. A parameter without a role pairs by its key.
 """
 from __future__ import annotations
 
 import math
 import zlib
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 import optuna
@@ -54,21 +61,25 @@ def value_from_uniform(dist: BaseDistribution, u: float) -> Any:
 class CommonRandomSampler(optuna.samplers.RandomSampler):
     """Random search whose draw for (parameter, trial number) is the same in every study."""
 
-    def __init__(self, seed: int = 0):
+    def __init__(self, seed: int = 0, roles: Mapping[str, str] | None = None):
         super().__init__(seed=seed)
         self.common_seed = int(seed)
+        self.roles = dict(roles or {})
 
     def sample_independent(self, study, trial, param_name: str,
                            param_distribution: BaseDistribution) -> Any:
         if isinstance(param_distribution, (FloatDistribution, IntDistribution)) and \
                 param_distribution.low == param_distribution.high:
             return param_distribution.low
+        key = f"role:{self.roles[param_name]}" if param_name in self.roles else param_name
         return value_from_uniform(param_distribution,
-                                  common_uniform(self.common_seed, param_name, trial.number))
+                                  common_uniform(self.common_seed, key, trial.number))
 
 
-def common_random_tpe(seed: int = 0, **tpe_kwargs: Any) -> optuna.samplers.TPESampler:
-    """Optuna's TPE whose start-up (random) trials use :class:`CommonRandomSampler`."""
+def common_random_tpe(seed: int = 0, roles: Mapping[str, str] | None = None,
+                      **tpe_kwargs: Any) -> optuna.samplers.TPESampler:
+    """Optuna's TPE whose start-up (random) trials use :class:`CommonRandomSampler`; ``roles``
+    maps parameter keys to their roles (:func:`harness.methods.space.roles`)."""
     sampler = optuna.samplers.TPESampler(seed=seed, **tpe_kwargs)
-    sampler._random_sampler = CommonRandomSampler(seed)   # TPE's start-up and fallback draws
+    sampler._random_sampler = CommonRandomSampler(seed, roles)   # start-up and fallback draws
     return sampler

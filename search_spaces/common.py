@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.methods.space import Choice, Fixed, IntRange, LogFloat, Param
+from harness.methods.space import MAIN_LR, Choice, Fixed, IntRange, LogFloat, Param
 
 #: ε on a 0.1 grid over [0.1, 1.0]: the paper's range (its Fig. 5), discrete so that trials with the
 #: same ε share one recalibrated source head (the stage cache).
@@ -11,9 +11,9 @@ EPSILONS = tuple(round(0.1 * i, 1) for i in range(1, 11))
 LR_SPAN = 10.0   # log-uniform over [value / 10, value × 10] around a paper learning rate
 
 
-def around(value: float, span: float = LR_SPAN) -> LogFloat:
+def around(value: float, span: float = LR_SPAN, role: str | None = None) -> LogFloat:
     """A log-uniform range centred (in log space) on a paper value."""
-    return LogFloat(value / span, value * span)
+    return LogFloat(value / span, value * span, role=role)
 
 
 def embedder_lr(task) -> float:
@@ -23,8 +23,10 @@ def embedder_lr(task) -> float:
 
 
 def finetune_space(task) -> dict[str, Param]:
-    """Fine-tuning hyperparameters, the same for every method."""
-    return {"finetune.lr": around(task.defaults.lr),
+    """Fine-tuning hyperparameters, the same for every method. ``finetune.lr`` has the role
+    ``MAIN_LR``: a method that trains its final model under another key (a specialist model's own
+    ``train.lr``, say) gives that key the same role and shares its common random draws."""
+    return {"finetune.lr": around(task.defaults.lr, role=MAIN_LR),
             "finetune.weight_decay": Fixed(task.defaults.weight_decay)}
 
 
@@ -46,3 +48,36 @@ def fld_epochs_param() -> Param:
 
 def nearest_epsilon(value: float) -> float:
     return min(EPSILONS, key=lambda e: abs(e - value))
+
+
+def stage1_space(task, *, epsilon: bool = False, fa_steps: bool = False, fld_epochs: bool = False,
+                 lr: bool = False) -> dict[str, Param]:
+    """The stage-1 knobs a method searches. Search only the knobs that change what the method
+    does (``tests/test_ablation_plans.py`` checks that each searched knob does and each left out
+    does not, e.g. ε for FA-only, whose only term it scales)."""
+    out: dict[str, Param] = {}
+    if epsilon:
+        out["align.epsilon"] = epsilon_param()
+    if fa_steps:
+        out["align.fa_steps"] = fa_steps_param()
+    if fld_epochs:
+        out["align.fld_epochs"] = fld_epochs_param()
+    if lr:
+        out["align.lr"] = around(embedder_lr(task))
+    return out
+
+
+def stage1_defaults(task, *, epsilon: bool = False, fa_steps: bool = False,
+                    fld_epochs: bool = False, lr: bool = False) -> dict[str, Any]:
+    """The paper's values of the knobs :func:`stage1_space` searches."""
+    d = task.defaults
+    out: dict[str, Any] = {}
+    if epsilon:
+        out["align.epsilon"] = nearest_epsilon(d.epsilon)
+    if fa_steps:
+        out["align.fa_steps"] = d.fa_epochs
+    if fld_epochs:
+        out["align.fld_epochs"] = d.fld_epochs
+    if lr:
+        out["align.lr"] = embedder_lr(task)
+    return out

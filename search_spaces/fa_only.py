@@ -1,16 +1,16 @@
-"""FA-only ablation: RECRAFT's ε-weighted FA without FLD."""
+"""FA-only ablation: RECRAFT's FA phase without FLD. ε is not searched: it only scales FA, the
+one term left (inert under Adam, a factor on the searched lr under SGD), and no source head is
+used."""
 from __future__ import annotations
 
-from search_spaces.common import (around, embedder_lr, epsilon_param, fa_steps_param,
-                                  finetune_defaults, finetune_space, nearest_epsilon)
+from search_spaces.common import finetune_defaults, finetune_space, stage1_defaults, stage1_space
+
+KNOBS = dict(fa_steps=True, lr=True)
 
 
 def space(task):
-    return {"align.epsilon": epsilon_param(), "align.fa_steps": fa_steps_param(),
-            "align.lr": around(embedder_lr(task)), **finetune_space(task)}
+    return {**stage1_space(task, **KNOBS), **finetune_space(task)}
 
 
 def defaults(task):
-    return {"align.epsilon": nearest_epsilon(task.defaults.epsilon),
-            "align.fa_steps": task.defaults.fa_epochs, "align.lr": embedder_lr(task),
-            **finetune_defaults(task)}
+    return {**stage1_defaults(task, **KNOBS), **finetune_defaults(task)}

@@ -1,16 +1,16 @@
-"""FLD-only ablation: RECRAFT's FLD (with the ε-recalibrated source head) without FA."""
+"""FLD-only ablation: RECRAFT's FLD phase (with the ε-recalibrated source head) without FA. The
+embedder lr is not searched: in the sequential default it drives only FA (FLD runs at the code's
+fixed lr)."""
 from __future__ import annotations
 
-from search_spaces.common import (around, embedder_lr, epsilon_param, finetune_defaults,
-                                  finetune_space, fld_epochs_param, nearest_epsilon)
+from search_spaces.common import finetune_defaults, finetune_space, stage1_defaults, stage1_space
+
+KNOBS = dict(epsilon=True, fld_epochs=True)
 
 
 def space(task):
-    return {"align.epsilon": epsilon_param(), "align.fld_epochs": fld_epochs_param(),
-            "align.lr": around(embedder_lr(task)), **finetune_space(task)}
+    return {**stage1_space(task, **KNOBS), **finetune_space(task)}
 
 
 def defaults(task):
-    return {"align.epsilon": nearest_epsilon(task.defaults.epsilon),
-            "align.fld_epochs": task.defaults.fld_epochs, "align.lr": embedder_lr(task),
-            **finetune_defaults(task)}
+    return {**stage1_defaults(task, **KNOBS), **finetune_defaults(task)}

@@ -1,18 +1,16 @@
-"""RECRAFT (paper formulation) and its ablations that keep both stages: ε, FA steps, FLD epochs,
-embedder lr, plus the shared fine-tuning parameters."""
+"""RECRAFT (paper formulation): ε (the recalibration level and FA's weight), FA steps and their
+learning rate, FLD epochs (at the code's fixed FLD lr in the sequential default), plus the shared
+fine-tuning parameters."""
 from __future__ import annotations
 
-from search_spaces.common import (embedder_lr, epsilon_param, fa_steps_param, finetune_defaults,
-                                  finetune_space, fld_epochs_param, around, nearest_epsilon)
+from search_spaces.common import finetune_defaults, finetune_space, stage1_defaults, stage1_space
+
+KNOBS = dict(epsilon=True, fa_steps=True, fld_epochs=True, lr=True)
 
 
 def space(task):
-    return {"align.epsilon": epsilon_param(), "align.fa_steps": fa_steps_param(),
-            "align.fld_epochs": fld_epochs_param(), "align.lr": around(embedder_lr(task)),
-            **finetune_space(task)}
+    return {**stage1_space(task, **KNOBS), **finetune_space(task)}
 
 
 def defaults(task):
-    return {"align.epsilon": nearest_epsilon(task.defaults.epsilon),
-            "align.fa_steps": task.defaults.fa_epochs, "align.fld_epochs": task.defaults.fld_epochs,
-            "align.lr": embedder_lr(task), **finetune_defaults(task)}
+    return {**stage1_defaults(task, **KNOBS), **finetune_defaults(task)}

@@ -1,4 +1,15 @@
-"""RECRAFT without ε-recalibration: the same knobs as RECRAFT (ε then only weights FA)."""
+"""RECRAFT without ε-recalibration: RECRAFT's knobs except ε, which without the recalibration
+only scales FA in its own phase (inert under Adam, a factor on the searched lr under SGD)."""
 from __future__ import annotations
 
-from search_spaces.recraft import defaults, space  # noqa: F401 - the same space, on purpose
+from search_spaces.common import finetune_defaults, finetune_space, stage1_defaults, stage1_space
+
+KNOBS = dict(fa_steps=True, fld_epochs=True, lr=True)
+
+
+def space(task):
+    return {**stage1_space(task, **KNOBS), **finetune_space(task)}
+
+
+def defaults(task):
+    return {**stage1_defaults(task, **KNOBS), **finetune_defaults(task)}

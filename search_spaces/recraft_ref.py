@@ -2,15 +2,14 @@
 FLD epochs, embedder lr and the shared fine-tuning parameters."""
 from __future__ import annotations
 
-from search_spaces.common import (around, embedder_lr, fa_steps_param, finetune_defaults,
-                                  finetune_space, fld_epochs_param)
+from search_spaces.common import finetune_defaults, finetune_space, stage1_defaults, stage1_space
+
+KNOBS = dict(fa_steps=True, fld_epochs=True, lr=True)
 
 
 def space(task):
-    return {"align.fa_steps": fa_steps_param(), "align.fld_epochs": fld_epochs_param(),
-            "align.lr": around(embedder_lr(task)), **finetune_space(task)}
+    return {**stage1_space(task, **KNOBS), **finetune_space(task)}
 
 
 def defaults(task):
-    return {"align.fa_steps": task.defaults.fa_epochs, "align.fld_epochs": task.defaults.fld_epochs,
-            "align.lr": embedder_lr(task), **finetune_defaults(task)}
+    return {**stage1_defaults(task, **KNOBS), **finetune_defaults(task)}

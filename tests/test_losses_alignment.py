@@ -1,4 +1,5 @@
-"""Feature-alignment losses (recraft.losses.alignment): values, monotonicity, gradients."""
+"""Feature-alignment losses (recraft.losses) and the OT solvers under them (recraft.ot): values,
+monotonicity, gradients."""
 from __future__ import annotations
 
 import warnings
@@ -12,8 +13,9 @@ from scipy.special import logsumexp
 from recraft.losses import (FAVariant, FeatureAlignment, class_conditional_alignment, cost_matrix,
                             entropic_ot, label_distances, otdd_source_terms, sinkhorn_divergence,
                             wasserstein_fa)
-from recraft.losses import alignment as al
-from recraft.losses.alignment import SOLVERS, record_sinkhorn, sinkhorn_potentials
+from recraft.ot import SOLVERS, record_sinkhorn, sinkhorn_potentials
+from recraft.ot import sinkhorn as sk
+from recraft.ot.value import ot_value
 
 torch.set_num_threads(1)
 SHIFTS = [0.0, 0.5, 1.0, 2.0]
@@ -100,7 +102,7 @@ def test_fa_zero_for_identical_then_grows_with_shift_and_has_gradient(name):
     assert all(b > a for a, b in zip(values, values[1:])), values
 
 
-def test_w1_emd_matches_1d_closed_form_and_epsilon_scales_linearly():
+def test_w1_emd_matches_1d_closed_form():
     g = torch.Generator().manual_seed(3)
     x = torch.randn(25, 1, generator=g, dtype=torch.float64)
     y = (1.5 * torch.randn(25, 1, generator=g, dtype=torch.float64) + 0.7).requires_grad_(True)
@@ -112,12 +114,6 @@ def test_w1_emd_matches_1d_closed_form_and_epsilon_scales_linearly():
     # W2 too: sqrt(mean squared sorted difference)
     closed2 = (torch.sort(x[:, 0]).values - torch.sort(y.detach()[:, 0]).values).pow(2).mean().sqrt()
     assert wasserstein_fa(x, y.detach(), method="emd", p=2).item() == pytest.approx(closed2.item(), rel=1e-10)
-    # epsilon multiplies W linearly (both solvers)
-    for kw in (dict(method="emd"), dict(method="sinkhorn", reg=0.1)):
-        base = wasserstein_fa(x, y.detach(), epsilon=1.0, **kw).item()
-        for eps in (0.3, 0.5, 2.0):
-            scaled = wasserstein_fa(x, y.detach(), epsilon=eps, **kw).item()
-            assert scaled == pytest.approx(eps * base, rel=1e-12)
 
 
 def test_w1_sinkhorn_matches_pot_sinkhorn2_and_reg_interpretation():
@@ -234,8 +230,9 @@ def test_otdd_lower_when_clusters_match_source_classes_than_when_mixed():
                                             distances=dist, **kw)
         parts = [class_conditional_alignment(s, y, t[labels == c], labels[labels == c], **kw)
                  for c in (0, 1)]
-        assert per.item() == pytest.approx(0.5 * (parts[0] + parts[1]).item(), rel=1e-10)
-        assert per_w.item() == pytest.approx((0.25 * parts[0] + 0.75 * parts[1]).item(), rel=1e-10)
+        # (the label distances come from batched solves that stop together: equal to ~1e-7)
+        assert per.item() == pytest.approx(0.5 * (parts[0] + parts[1]).item(), rel=1e-6)
+        assert per_w.item() == pytest.approx((0.25 * parts[0] + 0.75 * parts[1]).item(), rel=1e-6)
 
 
 @pytest.mark.filterwarnings("error:Sinkhorn did not converge")  # the envelope gradient needs it
@@ -283,8 +280,8 @@ def test_feature_alignment_by_string_matches_functions_and_caches_source_terms()
     t = (s + 0.2).float().double()
     assert FeatureAlignment("w1", s, method="emd")(t).item() == pytest.approx(
         wasserstein_fa(s, t, method="emd").item(), rel=1e-12)
-    fa = FeatureAlignment(FAVariant.SINKHORN_DIV, s, scale=2.0)
-    assert fa(t).item() == pytest.approx(2 * sinkhorn_divergence(s, t).item(), rel=1e-10)
+    fa = FeatureAlignment(FAVariant.SINKHORN_DIV, s)
+    assert fa(t).item() == pytest.approx(sinkhorn_divergence(s, t).item(), rel=1e-10)
     cached = fa.source_terms()
     fa(t + 0.1)
     assert fa.source_terms() is cached
@@ -394,8 +391,8 @@ def test_symmetric_self_term_equals_generic_solve_in_fewer_iterations():
     c = 0.5 * cost_matrix(x, x, 2)
     kw = dict(stop_thr=1e-12, num_iter_max=100_000)
     with record_sinkhorn() as stats:
-        sym = al._ot_value(c, 0.1, symmetric=True, **kw)
-        gen = al._ot_value(c, 0.1, symmetric=False, **kw)
+        sym = ot_value(c, 0.1, symmetric=True, **kw)
+        gen = ot_value(c, 0.1, symmetric=False, **kw)
     assert sym.item() == pytest.approx(gen.item(), rel=1e-10)
     assert [st.symmetric for st in stats] == [True, False]
     assert stats[0].iterations < stats[1].iterations
@@ -468,11 +465,11 @@ def test_returned_plan_meets_the_marginals_it_reports(monkeypatch):
     s, t = _pair(28)
     c = 0.5 * cost_matrix(s, t, 2)
     for check_every in (1, 10):      # 10: the sparse error reads used off CPU
-        monkeypatch.setattr(al, "_check_every", lambda device, k=check_every: k)
+        monkeypatch.setattr(sk, "_check_every", lambda device, k=check_every: k)
         f, g, st = sinkhorn_potentials(c, 0.1)
         pi = _plan(f, g, c, 0.1)
         row_err = (pi.sum(1) - 1 / 20).abs().sum().item()
-        assert st.converged and row_err < al.TORCH_STOP_THR
+        assert st.converged and row_err < sk.TORCH_STOP_THR
         assert row_err == pytest.approx(st.error, rel=1e-6)
         assert (pi.sum(0) - 1 / 15).abs().sum().item() < 1e-14   # the last update fits the columns
         fs, _, sym = sinkhorn_potentials(0.5 * cost_matrix(t, t, 2), 0.1, symmetric=True)
@@ -496,7 +493,7 @@ def test_torch_solver_warns_when_not_converged_and_records_stats():
             warnings.simplefilter("error")
             entropic_ot(s, t)
     assert len(outer) == 2 and outer[1].converged and outer[1].error < 1e-6
-    assert al._RECORDERS == []
+    assert sk._RECORDERS == []
 
 
 @pytest.mark.filterwarnings("ignore:Sinkhorn did not converge")  # POT at its default budget

@@ -6,7 +6,8 @@ import math
 import pytest
 import torch
 
-from recraft.losses import FLDDirection, conditional_entropy, fld_loss, leep_joint, source_entropy
+from recraft.losses import (FLDDirection, RunningJoint, conditional_entropy, fld_loss, leep_joint,
+                            source_entropy)
 
 torch.set_num_threads(1)
 
@@ -128,3 +129,85 @@ def test_training_only_the_head_bias_collapses_under_the_reference_form_only():
         h_z[direction.value] = source_entropy(torch.softmax(x @ weight + bias, -1)).item()
     assert h_z["src_given_tgt"] < 0.01          # collapsed onto one source class
     assert h_z["tgt_given_src"] > 0.5           # still uses several source classes (log 3 = 1.10)
+
+
+# ----------------------------------------------------------------------------- whole-set estimate
+def two_labellings(n: int = 2800, k: int = 10, z: int = 9, seed: int = 0):
+    """Target labels and two pseudo labellings (issue 12): confident but unrelated to the targets,
+    and informative (the source class follows the target class) but less confident."""
+    g = torch.Generator().manual_seed(seed)
+    labels = (torch.arange(n) % k)[torch.randperm(n, generator=g)]
+
+    def soft(cls: torch.Tensor, conf: float) -> torch.Tensor:
+        p = torch.full((n, z), (1 - conf) / (z - 1), dtype=torch.float64)
+        p[torch.arange(n), cls] = conf
+        return p
+
+    unrelated = soft(torch.randint(0, z, (n,), generator=g), 0.99)
+    informative = soft(labels.clamp(max=z - 1), 0.66)   # two target classes share a source class
+    return labels, unrelated, informative
+
+
+def minibatch_estimate(probs, labels, size=28, seed=1) -> float:
+    """The mean FLD over one epoch of shuffled batches: the old estimator."""
+    order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))
+    vals = [float(fld_loss(probs[b], labels[b], 10)) for b in order.split(size)]
+    return sum(vals) / len(vals)
+
+
+def running_estimate(probs, labels, size=28, seed=1) -> list[float]:
+    """Every step's value of the whole-set estimator over one epoch of shuffled batches."""
+    est = RunningJoint(labels, 10)
+    est.reset(probs)
+    order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))
+    return [float(est.loss(b, probs[b]).detach()) for b in order.split(size)]
+
+
+def test_whole_set_estimator_orders_labellings_as_their_full_data_values():
+    labels, unrelated, informative = two_labellings()
+    full = {name: float(fld_loss(p, labels, 10)) for name, p in
+            (("unrelated", unrelated), ("informative", informative))}
+    # the full-data values: the informative labelling has the lower H(Y_t | Y_s)
+    assert full["unrelated"] == pytest.approx(2.291, abs=1e-3)
+    assert full["informative"] == pytest.approx(1.467, abs=1e-3)
+    # the 28-sample estimate ranks them the other way round (what the old estimator optimised)
+    mini = {"unrelated": minibatch_estimate(unrelated, labels),
+            "informative": minibatch_estimate(informative, labels)}
+    assert mini["unrelated"] == pytest.approx(1.139, abs=1e-3)
+    assert mini["informative"] == pytest.approx(1.346, abs=1e-3)
+    # the whole-set estimate is the full-data value at every step, so it orders them correctly
+    for name, p in (("unrelated", unrelated), ("informative", informative)):
+        steps = running_estimate(p, labels)
+        assert steps == pytest.approx([full[name]] * len(steps), abs=1e-9)
+
+
+def test_running_joint_gradient_is_the_scaled_whole_set_gradient():
+    labels, _, informative = two_labellings(n=60)
+    logits = torch.log(informative).clone().requires_grad_(True)
+    batch = torch.arange(10, 24)
+    # reference: the whole-set objective differentiated w.r.t. the batch's logits only
+    full = fld_loss(torch.softmax(logits, 1), labels, 10)
+    (g_full,) = torch.autograd.grad(full, logits)
+    est = RunningJoint(labels, 10)
+    est.reset(informative)
+    value = est.loss(batch, torch.softmax(logits[batch], 1))
+    (g_est,) = torch.autograd.grad(value, logits)
+    assert float(value.detach()) == pytest.approx(float(full.detach()), rel=1e-9)
+    assert torch.allclose(g_est[batch], g_full[batch] * 60 / len(batch), atol=1e-12)
+    assert torch.count_nonzero(g_est[:10]) == 0 and torch.count_nonzero(g_est[24:]) == 0
+
+
+def test_running_joint_keeps_each_samples_latest_rows():
+    labels, unrelated, informative = two_labellings(n=40)
+    est = RunningJoint(labels, 10)
+    est.reset(unrelated)
+    for b in torch.arange(40).split(8):           # one pass replaces every row
+        est.loss(b, informative[b])
+    assert est.value() == pytest.approx(float(fld_loss(informative, labels, 10)), rel=1e-9)
+    # per-token rows (1D dense, the code's token handling) keep one joint per position
+    tok = informative[:, None, :].expand(40, 3, 9)
+    per_tok = RunningJoint(labels, 10, token_mode="per_token")
+    per_tok.reset(tok)
+    assert per_tok.value() == pytest.approx(3 * float(fld_loss(informative, labels, 10)), rel=1e-9)
+    with pytest.raises(RuntimeError, match="reset"):
+        RunningJoint(labels, 10).loss(torch.arange(4), informative[:4])

@@ -1,4 +1,5 @@
-"""Stage runner (recraft.pipeline): stage-1 modes and stage-2 fine-tuning, on tiny presets (CPU).
+"""The stages: stage-1 plans and the aligner (recraft.align), stage-2 fine-tuning (recraft.finetune),
+on tiny presets (CPU).
 
 Stage 1 runs on ``roberta-tiny`` / ``swin-tiny-random`` target models against a stub source side
 (fixed random features and a linear source head that the test can inspect), so every test takes
@@ -18,12 +19,15 @@ import pytest
 import torch
 from torch import nn
 
-import recraft.pipeline as pl
+import recraft.align.aligner as al_mod
+import recraft.align.terms as terms_mod
+from recraft.align import AlignSettings, plan_stage1, run_alignment
 from recraft.discretise import class_weights, discretise_targets
-from recraft.losses import entropic_ot
+from recraft.finetune import FinetuneSettings, finetune
+from recraft.losses import entropic_ot, fld_loss
 from recraft.model import build_target_model
-from recraft.pipeline import (AlignSettings, FinetuneSettings, evaluate, finetune, run_alignment,
-                              warmup_linear)
+from recraft.ot.batched import batched_entropic_ot
+from recraft.training import evaluate, reference_milestones, warmup_linear
 
 torch.set_num_threads(1)
 CPU = torch.device("cpu")
@@ -84,10 +88,11 @@ def same(a: dict, b: dict) -> bool:
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
-def align(model, source, x, y, **kw):
+def align(model, source, x, y, ablate=(), **kw):
     base = dict(n_classes=3, fld_batch=8, fa_batch=16, lr=1e-2, fld_lr=1e-2, probe_size=len(x))
     base.update(kw)
-    return run_alignment(model, source, x, y, AlignSettings(**base), "adam", 0.0, 0, CPU)
+    return run_alignment(model, source, x, y, AlignSettings(**base), "adam", 0.0, 0, CPU,
+                         ablate=ablate)
 
 
 # ----------------------------------------------------------------------------- schedules
@@ -100,9 +105,9 @@ def test_warmup_linear_by_hand():
 
 
 def test_reference_step_milestones_scale_with_the_profile():
-    assert pl._milestones(1.0) == [20, 40, 60]
-    assert pl._milestones(0.15) == [3, 6, 9]        # quick profile: 9 of the paper's 60 FA steps
-    assert pl._milestones(0.01) == [1, 2, 3]        # strictly increasing even when tiny
+    assert reference_milestones(1.0) == (20, 40, 60)
+    assert reference_milestones(0.15) == (3, 6, 9)  # quick profile: 9 of the paper's 60 FA steps
+    assert reference_milestones(0.01) == (1, 2, 3)  # strictly increasing even when tiny
 
 
 def toy_model(length=8, seed=0):
@@ -156,7 +161,6 @@ def test_joint_paper_mode_decreases_objective_and_trains_only_the_embedder():
     assert not same(snapshot(model.embedder), emb0)
     assert same(res.embedder_state, snapshot(model.embedder))
     assert all(p.requires_grad for p in model.parameters())       # left trainable for stage 2
-    assert "align.probe_end.fa" in res.summary()
 
 
 def test_joint_spreads_the_smaller_budget_and_keeps_the_sum_unbiased():
@@ -173,20 +177,20 @@ def test_joint_spreads_the_smaller_budget_and_keeps_the_sum_unbiased():
 
 def test_reference_mode_fa_then_per_class_fld_trains_the_source_head(monkeypatch):
     seen = []
-    real = pl.fld_loss
+    real = terms_mod.fld_loss
 
     def spy(probs, labels, n_cls, direction, **kw):
         seen.append((tuple(probs.shape), labels.tolist(), direction, kw.get("token_mode")))
         return real(probs, labels, n_cls, direction, **kw)
 
-    monkeypatch.setattr(pl, "fld_loss", spy)
+    monkeypatch.setattr(terms_mod, "fld_loss", spy)
     model = model_1d()
     x, y = smooth_fields(24, (1, 32))
     src = stub_source(model)
     body, head0, emb0 = snapshot(model.body), snapshot(src.head), snapshot(model.embedder)
     res = align(model, src, x, y, fa_loss="sinkhorn_div", fld="src_given_tgt", combine="sequential",
                 fa_steps=3, fld_epochs=1, train_source_head=True, token_mode="per_token",
-                reference_schedule=True, schedule_scale=0.05, probe_size=0)
+                reference_schedule=True, schedule_scale=0.05, probe_size=0, fld_estimator="batch")
     steps = [r for r in res.log if r["step"] >= 0]
     assert [("fa" in r) for r in steps[:3]] == [True] * 3 and all("fld" in r for r in steps[3:])
     assert len(steps) > 3
@@ -203,17 +207,17 @@ def test_reference_mode_fa_then_per_class_fld_trains_the_source_head(monkeypatch
 
 def test_sequential_paper_direction_uses_mixed_class_batches(monkeypatch):
     seen = []
-    real = pl.fld_loss
+    real = terms_mod.fld_loss
 
     def spy(probs, labels, n_cls, direction, **kw):
         seen.append((tuple(probs.shape), set(labels.tolist())))
         return real(probs, labels, n_cls, direction, **kw)
 
-    monkeypatch.setattr(pl, "fld_loss", spy)
+    monkeypatch.setattr(terms_mod, "fld_loss", spy)
     model = model_2d()
     x, y = smooth_fields(24, (1, 16, 16))
     res = align(model, stub_source(model), x, y, fa_loss="none", fld="tgt_given_src",
-                combine="sequential", fld_epochs=1, probe_size=0)
+                combine="sequential", fld_epochs=1, probe_size=0, fld_estimator="batch")
     # H(Y_t|Y_s) is 0 on single-class chunks: the batches must mix classes; 2D: one row per sample
     assert all(len(s) == 2 for s, _ in seen) and any(len(ls) > 1 for _, ls in seen)
     assert all(r["fld"] > 0 for r in res.log)
@@ -227,29 +231,105 @@ def test_fld_only_and_fa_only_skip_the_other_term(monkeypatch):
         raise AssertionError("this term should not be computed")
 
     with monkeypatch.context() as m:
-        m.setattr(pl, "FeatureAlignment", boom)
+        m.setattr(terms_mod, "FeatureAlignment", boom)
         res = align(model, stub_source(model), x, y, fa_loss="none", fld="tgt_given_src",
                     combine="joint", fa_steps=60, fld_epochs=1)
     assert all(not any(k.endswith("fa") for k in r) for r in res.log)
     assert len([r for r in res.log if r["step"] >= 0 and "fld" in r]) == 3
     with monkeypatch.context() as m:
-        m.setattr(pl, "fld_loss", boom)
-        m.setattr(pl, "discretise_targets", boom)   # FA-only (W1) needs no target classes
+        m.setattr(terms_mod, "fld_loss", boom)
+        m.setattr(terms_mod, "RunningJoint", boom)
+        m.setattr(al_mod, "discretise_targets", boom)   # FA-only (W1) needs no target classes
         res = align(model_1d(), stub_source(model), x, y, fa_loss="w1", fld="none",
                     combine="joint", fa_steps=4, fld_epochs=4)
     assert [r["step"] for r in res.log if "fa" in r] == [0, 1, 2, 3]
     assert all(not any(k.endswith("fld") for k in r) for r in res.log)
 
 
+def test_paper_fld_is_estimated_over_the_whole_training_set():
+    """Each step logs (and differentiates) H(Y_t | Y_s) of the whole training set's joint."""
+    model = model_2d()
+    x, y = smooth_fields(24, (1, 16, 16))
+    src = stub_source(model)
+    with torch.no_grad():                       # a confident head, so batch estimates are biased
+        src.head.weight.mul_(20.0)
+    res = align(model, src, x, y, fa_loss="none", fld="tgt_given_src", fld_epochs=1, lr=0.0,
+                fld_lr=0.0, probe_size=0)
+    labels = torch.as_tensor(discretise_targets(y, n_classes=3, seed=0))
+    with torch.no_grad():
+        probs = torch.softmax(src.head(model.body_features(torch.as_tensor(x))), dim=-1)
+    whole = float(fld_loss(probs, labels, 3))
+    logged = [r["fld"] for r in res.log if "fld" in r]
+    assert len(logged) == 3 and logged == pytest.approx([whole] * 3, rel=1e-5)
+    # the code's estimator logs the batch's own entropy, which is lower
+    batch = align(model_2d(), src, x, y, fa_loss="none", fld="tgt_given_src", fld_epochs=1,
+                  lr=0.0, fld_lr=0.0, probe_size=0, fld_estimator="batch")
+    assert max(r["fld"] for r in batch.log if "fld" in r) < whole - 1e-3
+
+
+def test_ablations_keep_the_other_terms_batches_steps_and_weights(monkeypatch):
+    seen: dict[str, list] = {}
+    real_fa, real_fld = terms_mod.FATerm.next_batch, terms_mod.FLDTerm.__call__
+
+    def fa_spy(self):
+        idx = real_fa(self)
+        seen["fa"].append(tuple(idx.tolist()))
+        return idx
+
+    def fld_spy(self, idx, weight=1.0):
+        seen["fld"].append(tuple(idx.tolist()))
+        return real_fld(self, idx, weight)
+
+    monkeypatch.setattr(terms_mod.FATerm, "next_batch", fa_spy)
+    monkeypatch.setattr(terms_mod.FLDTerm, "__call__", fld_spy)
+    x, y = smooth_fields(24, (1, 32))
+    for combine in ("sequential", "joint"):
+        kw = dict(fa_loss="w1", fld="tgt_given_src", combine=combine, epsilon=0.5, fa_steps=4,
+                  fld_epochs=2, probe_size=0)
+        plan = plan_stage1(AlignSettings(n_classes=3, fld_batch=8, fa_batch=16, lr=1e-2,
+                                         fld_lr=1e-2, **kw), "adam", 0.0, len(x))
+        runs = {}
+        for ablate in ((), ("fa",), ("fld",)):
+            seen = {"fa": [], "fld": []}
+            model = model_1d()
+            log = align(model, stub_source(model), x, y, ablate, **kw).log
+            runs[ablate] = (seen, [r for r in log if r["step"] >= 0])
+        full_seen, _ = runs[()]
+        for ablate, term in ((("fa",), "fld"), (("fld",), "fa")):
+            part_seen, part_log = runs[ablate]
+            # the remaining term draws the same batches as in the full run ...
+            assert part_seen[term] == full_seen[term] and part_seen[term]
+            assert not part_seen[ablate[0]] and all(ablate[0] not in r for r in part_log)
+            # ... on the same steps of its phase, with the same weight
+            phase = next(p for p in plan.phases if p.term(term) is not None)
+            offset = min(r["step"] for r in part_log) - min(phase.positions(term))
+            assert [r["step"] - offset for r in part_log] == sorted(phase.positions(term))
+            assert offset == 0 or combine == "sequential"   # joint: the very same global steps
+            for r in part_log:
+                assert r["loss"] == pytest.approx(phase.term(term).weight * r[term], rel=1e-5)
+    # joint: 6 FLD batches over max(4, 6) steps, FA on 4 of them with weight ε·6/4
+    assert sorted(plan.phases[0].positions("fa")) == [0, 1, 3, 4]
+    assert plan.phases[0].term("fa").weight == pytest.approx(0.5 * 6 / 4)
+
+
 def test_orca_uses_kmeans_clusters_per_cluster_weights_and_no_reference_scale(monkeypatch):
-    calls = []
-    real = pl.class_conditional_alignment
+    import recraft.losses.alignment as fa_mod
+    import recraft.losses.otdd as otdd_mod
+
+    calls, dists = [], []
+    real, real_dist = fa_mod.class_conditional_alignment, otdd_mod.label_distances
 
     def spy(source, source_labels, target, target_clusters, **kw):
         calls.append((target_clusters.clone(), kw))
         return real(source, source_labels, target, target_clusters, **kw)
 
-    monkeypatch.setattr(pl, "class_conditional_alignment", spy)
+    def dist_spy(*a, **kw):
+        out = real_dist(*a, **kw)
+        dists.append(out)
+        return out
+
+    monkeypatch.setattr(fa_mod, "class_conditional_alignment", spy)
+    monkeypatch.setattr(otdd_mod, "label_distances", dist_spy)
     model = model_2d()
     x, y = smooth_fields(24, (1, 16, 16))
     src = stub_source(model)
@@ -262,8 +342,9 @@ def test_orca_uses_kmeans_clusters_per_cluster_weights_and_no_reference_scale(mo
         assert sorted(clusters.tolist()) == sorted(labels.tolist())
         assert kw["per_cluster"] is True
         assert np.allclose(kw["cluster_weights"], class_weights(labels, 3))
-        assert tuple(kw["distances"].source_target.shape) == (4, 3)
         assert kw["stop_thr"] == 1e-4
+    # one label-distance solve per step: 4 source classes x 3 target clusters
+    assert [tuple(d.source_target.shape) for d in dists] == [(4, 3), (4, 3)]
     for r in res.log:
         assert r["loss"] == pytest.approx(r["fa"])       # w_k weights, not RECRAFT's m/N_b
 
@@ -272,7 +353,7 @@ def test_batched_inner_ot_matches_the_losses_solver():
     g = torch.Generator().manual_seed(0)
     xs = [0.4 * torch.randn(k, 6, generator=g) + 0.2 * i for i, k in enumerate([5, 9, 1, 4])]
     ys = [0.3 * torch.randn(k, 6, generator=g) for k in [7, 3, 4, 1]]
-    mine = pl.batched_entropic_ot(xs, ys, 0.1, stop_thr=1e-10, num_iter_max=5000)
+    mine = batched_entropic_ot(xs, ys, 0.1, stop_thr=1e-10, num_iter_max=5000)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ref = torch.stack([entropic_ot(a, b, reg=0.1, p=2, cost_scale=1.0, num_iter_max=5000,
@@ -280,17 +361,42 @@ def test_batched_inner_ot_matches_the_losses_solver():
     assert torch.allclose(mine, ref, rtol=1e-5, atol=1e-6)
 
 
+def test_label_divergences_are_debiased_batched_solves():
+    """The one implementation of OTDD's label-to-label distances (source x target and within)."""
+    from recraft.losses import label_divergences
+
+    g = torch.Generator().manual_seed(1)
+    a = [0.3 * torch.randn(k, 4, generator=g, dtype=torch.float64) + i for i, k in enumerate([6, 5])]
+    b = [0.3 * torch.randn(k, 4, generator=g, dtype=torch.float64) + 0.5 * i for i, k in enumerate([4, 7, 3])]
+    kw = dict(stop_thr=1e-10, num_iter_max=5000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+
+        def ot(x, y):
+            return float(entropic_ot(x, y, reg=0.1, p=2, cost_scale=1.0, **kw))
+
+        self_a, cross, self_b = label_divergences(a, b, reg=0.1, **kw)
+        _, within, none = label_divergences(b, reg=0.1, **kw)
+    for i, x in enumerate(a):
+        for j, y in enumerate(b):
+            want = ot(x, y) - 0.5 * ot(x, x) - 0.5 * ot(y, y)
+            assert float(cross[i, j]) == pytest.approx(want, rel=1e-5, abs=1e-6)
+    assert none is None and torch.allclose(within, within.T) and torch.all(within.diagonal() == 0)
+    assert float(within[0, 1]) == pytest.approx(ot(b[0], b[1]) - 0.5 * ot(b[0], b[0])
+                                                - 0.5 * ot(b[1], b[1]), rel=1e-5, abs=1e-6)
+
+
 @pytest.fixture
 def fa_kwargs(monkeypatch) -> list[dict]:
     """The keyword arguments of every FeatureAlignment the pipeline builds (built for real)."""
     made = []
-    real = pl.FeatureAlignment
+    real = terms_mod.FeatureAlignment
 
     def spy(*a, **kw):
         made.append(kw)
         return real(*a, **kw)
 
-    monkeypatch.setattr(pl, "FeatureAlignment", spy)
+    monkeypatch.setattr(terms_mod, "FeatureAlignment", spy)
     return made
 
 

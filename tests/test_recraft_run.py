@@ -20,7 +20,7 @@ from harness.profiles import get_profile
 from harness.suites import get_suite
 from harness.trial.data import load_for_phase
 from recraft.model import build_target_model
-from recraft.pipeline import evaluate
+from recraft.training import evaluate
 from recraft.run import run_one
 
 torch.set_num_threads(1)
@@ -67,7 +67,7 @@ def test_two_stage_recraft_beats_the_untrained_model_on_1d(roots):
     assert after == min(h["val_nrmse"] for h in history)
     assert math.isfinite(before) and before > 0.9
     assert after < 0.8 * before, (before, [h["val_nrmse"] for h in history])
-    # stage 1 really ran both terms (paper: joint ε·FA + FLD) before fine-tuning
+    # stage 1 really ran both terms (paper: ε·FA steps, then FLD) before fine-tuning
     log = out["align_log"]
     assert any("fa" in r for r in log) and any("fld" in r for r in log)
     assert log[-1]["probe_end.fa"] < log[0]["probe_start.fa"]
@@ -82,16 +82,16 @@ def test_minilm_body_runs_stage_one_offline(roots, monkeypatch):
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket, "create_connection", refuse)
     captured = {}
-    real = family.run_alignment
+    real = family.Aligner.run
 
-    def spy(model, source, *a, **kw):
-        captured["backbone"] = model.spec.name
-        captured["before"] = {k: v.clone() for k, v in model.embedder.state_dict().items()}
-        res = real(model, source, *a, **kw)
+    def spy(self, plan):
+        captured["backbone"] = self.model.spec.name
+        captured["before"] = {k: v.clone() for k, v in self.model.embedder.state_dict().items()}
+        res = real(self, plan)
         captured["after"] = res.embedder_state
         return res
 
-    monkeypatch.setattr(family, "run_alignment", spy)
+    monkeypatch.setattr(family.Aligner, "run", spy)
     prof = get_profile("quick").with_overrides(backbone_1d="minilm", finetune_epochs=1,
                                                source_samples=16, source_head_epochs=1)
     out = run_one("recraft", "advection", roots["tiny"], profile=prof, test_config=True)

@@ -65,3 +65,31 @@ def test_categorical_choices_are_equally_likely():
     dist = CategoricalDistribution(["a", "b", "c", "d"])
     vals = [value_from_uniform(dist, u / 400) for u in range(400)]
     assert {v: vals.count(v) for v in "abcd"} == {"a": 100, "b": 100, "c": 100, "d": 100}
+
+
+def test_draws_pair_by_role_across_keys_and_ranges():
+    """A method whose main learning rate has its own key and range (a specialist model trained
+    from scratch) gets the same draws as ``finetune.lr``, on the same quantile of its range."""
+    import math
+
+    from harness.methods.space import MAIN_LR, LogFloat, roles, to_optuna
+
+    def role_draws(space: dict, n: int) -> list[dict]:
+        study = optuna.create_study(sampler=common_random_tpe(0, roles(space)))
+        out = []
+        for i in range(n):
+            t = study.ask(fixed_distributions=to_optuna(space))
+            out.append(t.params)
+            study.tell(t, float(i))
+        return out
+
+    finetune = role_draws({"finetune.lr": LogFloat(1e-5, 1e-3, role=MAIN_LR)}, 6)
+    own = role_draws({"train.lr": LogFloat(1e-4, 1e-2, role=MAIN_LR),
+                      "train.width": LogFloat(8, 64)}, 6)
+    unpaired = role_draws({"train.lr": LogFloat(1e-4, 1e-2)}, 6)
+    for a, b, c in zip(finetune, own, unpaired):
+        # the same quantile of each range: the specialist tries 10x the shared draw
+        assert math.log10(b["train.lr"]) == pytest.approx(math.log10(a["finetune.lr"]) + 1)
+    # without the role the draws are not paired
+    assert [round(math.log10(c["train.lr"]) - 1, 9) for c in unpaired] != \
+        [round(math.log10(a["finetune.lr"]), 9) for a in finetune]

@@ -146,3 +146,23 @@ def test_test_split_is_read_only_after_the_search(sweep):
         done = sorted(c["search_finished_at"] for c in cells if c["cell"].startswith(t + "/"))
         for r, finished in zip(sorted(x["time"] for x in test_reads), done):
             assert r >= finished
+
+
+def test_recalibration_level_is_logged_beside_epsilon(sweep):
+    """Issue 12: the achieved Lipschitz level of the source head is a result column and an MLflow
+    metric, beside ε (the task's: 0.5 for advection's RoBERTa, 0.3 for darcy's Swin)."""
+    import mlflow
+
+    df = pd.read_parquet(sweep["sweep"] / "results.parquet")
+    rec, nft = df[df.method == "recraft"], df[df.method == "nft"]
+    assert rec.epsilon.notna().all() and rec.lipschitz.notna().all()
+    assert set(rec[rec.task == "advection"].epsilon) == {0.5}
+    assert set(rec[rec.task == "darcy"].epsilon) == {0.3}
+    assert (rec.lipschitz <= 1.1 * rec.epsilon + 1e-9).all()       # paper mode enforces it
+    assert nft.epsilon.isna().all() and nft.lipschitz.isna().all()
+    client = mlflow.MlflowClient(f"sqlite:///{sweep['runs'] / 'mlflow.db'}")
+    row = rec[rec.phase == "final"].iloc[0]
+    metrics = client.get_run(row.mlflow_run_id).data.metrics
+    assert metrics["source.lipschitz"] == pytest.approx(row.lipschitz)
+    assert metrics["source.epsilon"] == pytest.approx(row.epsilon)
+    assert metrics["source.lipschitz_reached"] == 1.0

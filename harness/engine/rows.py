@@ -11,6 +11,7 @@ from typing import Any, Mapping
 from harness import provenance
 from harness.engine.plan import CellPlan, config_hash
 from harness.keys import CELL_TAG_FIELDS, FINAL, SEARCH, tag
+from harness.results import reported_columns
 
 
 @dataclass
@@ -53,7 +54,7 @@ def _trial_fields(r: TrialRecord, now: str) -> dict[str, Any]:
     return {"config_hash": config_hash(r.config),
             "config_json": json.dumps(r.config, sort_keys=True, default=str),
             "mlflow_run_id": r.run_id, "node_id": r.last.get("node_id"),
-            "wall_seconds": r.wall, "finished_at": now}
+            "wall_seconds": r.wall, "finished_at": now, **reported_columns(r.last)}
 
 
 def cell_rows(base: Mapping[str, Any], plan: CellPlan, search: list[TrialRecord],

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Callable
+from typing import Mapping, Callable
 
 from ray.tune.search import Searcher
 
@@ -17,15 +17,16 @@ from harness.engine.plan import CellPlan
 from harness.engine.study import CellStudy
 from harness.keys import (CELL_KEY, FINAL, PHASE_KEY, SEARCH, SEED_KEY, TRAIN_LOOP_KEY,
                           method_config)
-from harness.methods.space import searched, to_optuna
+from harness.methods.space import roles, searched, to_optuna
 
 
-def make_sampler(seed: int):
+def make_sampler(seed: int, roles: Mapping[str, str] | None = None):
     """Each cell's Optuna sampler: TPE whose random start-up draws are common random numbers,
-    so methods sharing a parameter try the same values of it in the same trials."""
+    so methods sharing a parameter (by key, or by role) try the same values of it in the same
+    trials."""
     from harness.sampler import common_random_tpe
 
-    return common_random_tpe(seed)
+    return common_random_tpe(seed, roles)
 
 
 class CellSearcher(Searcher):
@@ -46,7 +47,7 @@ class CellSearcher(Searcher):
         for p in plans:
             space = to_optuna(p.space)
             points = [{k: p.defaults[k] for k in searched(p.space)}]   # paper defaults first
-            self.subs[p.key] = CellStudy(space, p.mode, make_sampler(p.search_seed),
+            self.subs[p.key] = CellStudy(space, p.mode, make_sampler(p.search_seed, roles(p.space)),
                                          points) if space else None
         self.state = {p.key: {"suggested": 0, "completed": 0, "in_flight": set(), "best": None,
                               "best_config": None, "finals": 0, "finals_done": 0, "searched": False,

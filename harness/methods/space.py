@@ -6,13 +6,20 @@ imports a search library. The adapters at the bottom are the only place that doe
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 
 class Param:
     """Base of the specs. ``contains`` says whether a value lies in the spec; ``size`` counts
-    distinct values (``math.inf`` for a continuous range)."""
+    distinct values (``math.inf`` for a continuous range).
+
+    ``role`` (optional, on searched specs) names what the parameter is for across methods, e.g.
+    :data:`MAIN_LR` for the learning rate that trains the method's final model, whatever its key:
+    the sweep's common-random-numbers sampler pairs draws by role (``harness.sampler``).
+    """
+
+    role: str | None = None
 
     def contains(self, value: Any) -> bool:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -31,6 +38,7 @@ class LogFloat(Param):
 
     low: float
     high: float
+    role: str | None = field(default=None, compare=False)
 
     def __post_init__(self):
         if not (0 < self.low < self.high):
@@ -51,6 +59,7 @@ class Float(Param):
 
     low: float
     high: float
+    role: str | None = field(default=None, compare=False)
 
     def __post_init__(self):
         if not self.low < self.high:
@@ -72,6 +81,7 @@ class IntRange(Param):
     low: int
     high: int
     step: int = 1
+    role: str | None = field(default=None, compare=False)
 
     def __post_init__(self):
         if self.low > self.high or self.step < 1:
@@ -94,6 +104,7 @@ class Choice(Param):
     """One of a fixed tuple of options (strings, numbers or booleans)."""
 
     options: tuple
+    role: str | None = field(default=None, compare=False)
 
     def __post_init__(self):
         if not self.options:
@@ -123,6 +134,15 @@ class Fixed(Param):
 
     def describe(self):
         return f"fixed {self.value!r}"
+
+
+#: the role of the learning rate that trains a method's final model (e.g. ``finetune.lr``)
+MAIN_LR = "main_lr"
+
+
+def roles(space: Mapping[str, Param]) -> dict[str, str]:
+    """Parameter key -> role, for the searched parameters that declare one."""
+    return {k: p.role for k, p in searched(space).items() if getattr(p, "role", None)}
 
 
 def space_size(space: Mapping[str, Param]) -> float:

@@ -58,9 +58,10 @@ _add(Task(
     construction=Construction((0,), (0,), input_time=0.0, target_time=500.0),
     split=_LAST,
     defaults=TrainingDefaults(backbone="roberta", optimizer="adamw", lr=1e-4, weight_decay=0.0,
-                              epsilon=0.3, target_seq_len=32),
-    notes=("Table 9 lists Swin; the reference code and Table 10 run it as 1D RoBERTa, and so do we. "
-           "The input u(t=0) is a constant field."),
+                              epsilon=0.5, target_seq_len=32),
+    notes=("Table 9 lists Swin (and Swin's ε = 0.3); the reference code and Table 10 run it as 1D "
+           "RoBERTa, and so do we, with RoBERTa's ε = 0.5 (App. F ties ε to the source model; "
+           "docs/divergences.md). The input u(t=0) is a constant field."),
 ))
 
 _add(Task(

@@ -6,9 +6,10 @@ stand-ins), ``proxies`` (selection and the ``ProxyData`` container), ``features`
 frozen-body pooled features), ``recalibration`` (head fitting, gradient penalty, measurements),
 ``side`` (``SourceSide`` and ``build_source_side``).
 """
-from .features import masked_mean, pooled_body_features, source_features
+from .features import POOLINGS, masked_mean, pooled_body_features, source_features
 from .proxies import PROXIES, ProxyData, ProxyStandInWarning, load_proxy, resolve_proxy
 from .recalibration import (
+    LIPSCHITZ_TOLERANCE,
     REFERENCE_TAU,
     RecalibrationResult,
     calibration_scale,
@@ -19,7 +20,7 @@ from .recalibration import (
     reference_gradient_norms,
     train_source_head,
 )
-from .side import DEFAULT_EPSILON, SourceSide, build_source_side, source_code_version
+from .side import LipschitzNotReachedWarning, SourceSide, build_source_side, source_code_version
 
 __all__ = [
     "PROXIES",
@@ -39,7 +40,9 @@ __all__ = [
     "reference_gradient_norms",
     "proxy_accuracy",
     "calibration_scale",
-    "DEFAULT_EPSILON",
+    "LipschitzNotReachedWarning",
+    "LIPSCHITZ_TOLERANCE",
+    "POOLINGS",
     "SourceSide",
     "build_source_side",
     "source_code_version",

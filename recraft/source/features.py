@@ -5,7 +5,8 @@
   (128 for Swin-B). **1D**: the body's embedding-layer output on the proxy sentences (word +
   position [+ token-type] embeddings and the embedding LayerNorm, i.e. what
   ``model.embeddings(input_ids)`` returns, as in ORCA issue #4), mean over the real (non-pad)
-  tokens → ``(n, hidden)``. This is the space the target embedder's token-mean lives in.
+  tokens (``pooling="real_tokens"``) or over all positions, padding included (``"all_positions"``,
+  the reference code) → ``(n, hidden)``. This is the space the target embedder's token-mean lives in.
 * :func:`pooled_body_features` — the frozen body run on those tokens, last hidden state averaged
   over (real) tokens → ``(n, hidden_dim)``: the source head's input (spec §2, "tokens mean-pooled").
 """
@@ -19,7 +20,7 @@ import torch
 from ..backbones import Backbone
 from .proxies import ProxyData
 
-__all__ = ["masked_mean", "frozen", "source_features", "pooled_body_features", "body_pooled_from_tokens"]
+__all__ = ["POOLINGS", "masked_mean", "frozen", "source_features", "pooled_body_features", "body_pooled_from_tokens"]
 
 
 def masked_mean(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
@@ -76,8 +77,23 @@ def _over_proxy(backbone: Backbone, proxy: ProxyData, batch_size: int, pool) -> 
     return torch.cat(out)
 
 
-def source_features(backbone: Backbone, proxy: ProxyData, batch_size: int = 64) -> torch.Tensor:
-    """Token-mean of the body's own input layer on the proxy data, ``(n, embed_dim)``, on CPU."""
+#: how 1D source features average the token positions (2D images have no padding)
+POOLINGS = ("real_tokens", "all_positions")
+
+
+def source_features(backbone: Backbone, proxy: ProxyData, batch_size: int = 64, *,
+                    pooling: str = "real_tokens") -> torch.Tensor:
+    """Token-mean of the body's own input layer on the proxy data, ``(n, embed_dim)``, on CPU.
+
+    ``pooling="real_tokens"`` averages the real (non-pad) tokens of a sentence;
+    ``"all_positions"`` averages all ``max_length`` positions, padding included, which is what the
+    reference code does with its precomputed 32-position arrays (spec §2: "mean over the 32
+    tokens").
+    """
+    if pooling not in POOLINGS:
+        raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+    if pooling == "all_positions":
+        return _over_proxy(backbone, proxy, batch_size, lambda z, mask: z.mean(dim=1))
     return _over_proxy(backbone, proxy, batch_size, masked_mean)
 
 

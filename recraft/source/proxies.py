@@ -61,13 +61,17 @@ class ProxyData:
     def __len__(self) -> int:
         return int(self.labels.shape[0])
 
+    def batch_indices(self, batch_size: int, shuffle: bool = False,
+                      generator: torch.Generator | None = None) -> list[torch.Tensor]:
+        """The sample indices of each mini-batch of one pass (what :meth:`batches` yields)."""
+        n = len(self)
+        order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+        return [order[i: i + batch_size] for i in range(0, n, batch_size)]
+
     def batches(self, batch_size: int, shuffle: bool = False, generator: torch.Generator | None = None
                 ) -> Iterator[tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]]:
         """Yield ``(inputs, attention_mask or None, labels)`` mini-batches."""
-        n = len(self)
-        order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
-        for i in range(0, n, batch_size):
-            idx = order[i: i + batch_size]
+        for idx in self.batch_indices(batch_size, shuffle, generator):
             mask = self.attention_mask[idx] if self.attention_mask is not None else None
             yield self.inputs[idx], mask, self.labels[idx]
 

@@ -16,20 +16,27 @@ by double backprop (``create_graph=True``) through the frozen body into the head
   (samples do not interact in the eval-mode body, so one ``grad`` of ``Σ_b CE_b`` gives every
   per-sample gradient exactly). Loss: ``mean_b CE_b + (ρ/B)·Σ_b max(0, ‖∂CE_b/∂r_b‖₂ − ε)²``.
 
-  The penalty is soft: in our runs it settles within a few per cent above ε (the measured maximum is
-  recorded, never hidden). ``enforce=True`` (opt-in) adds a *calibration projection* that makes the
-  constraint hold exactly on the proxy set: the head's weight and bias are scaled by the largest
-  ``α ∈ (0, 1]`` found by bisection with ``max_b ‖∂CE_b/∂r_b‖ ≤ ε``. Scaling a linear head's logits
-  by ``α > 0`` keeps every argmax, so proxy accuracy is unchanged, and the search is exact and cheap
-  (with ``M_b = ∂logits_b/∂r_b``, one backward per class, the scaled head's gradient is
+  The penalty is soft and acts only on the samples of each batch, so the *maximum* over the proxy
+  set can stay far above ε (measured in a small run: 0.694 → 0.691 against ε = 0.3). So paper mode
+  enforces the level by default (``enforce=None`` → on): when the achieved level (the maximum above)
+  exceeds ``LIPSCHITZ_TOLERANCE · ε`` (1.1 ε), a *calibration projection* makes the constraint hold
+  exactly on the proxy set: the head's weight and bias are scaled by the largest ``α ∈ (0, 1]``
+  found by bisection with ``max_b ‖∂CE_b/∂r_b‖ ≤ ε``. Scaling a linear head's logits by ``α > 0``
+  keeps every argmax, so proxy accuracy is unchanged, and the search is exact and cheap (with
+  ``M_b = ∂logits_b/∂r_b``, one backward per class, the scaled head's gradient is
   ``α·M_bᵀ(softmax(α·logits_b) − y_b)``). Caveat: the norm is not monotone in ``α`` (a less
   confident head has larger ``p − y``), so closing even a small gap can need a small ``α``, i.e. a
   much flatter head (which matters for FLD's entropies); a warning is logged when ``α < 0.5`` and
-  ``RecalibrationResult.scale`` records it. Off by default.
+  ``RecalibrationResult.scale`` records it. ``enforce=False`` keeps the soft penalty only; the
+  achieved level is then reported and a warning says when it is above 1.1 ε.
 * ``mode="reference"`` (the released code, 2D only): τ = 0.4 fixed, the gradient of the
   **batch-mean** CE w.r.t. the token tensor ``z`` (B, T, D), its norm taken over the token axis
   separately per channel, penalty ``(ρ/B)·Σ_b Σ_c max(0, n_bc − τ)²``. For 1D the reference does
-  no recalibration, and neither do we.
+  no recalibration, and neither do we. The batch-mean gradient scales as ``1/B``, so τ binds only at
+  the code's batch size (4): a batch of 8 halves every norm (a looser bound).
+* ``mode="none"`` (no recalibration, e.g. ``recraft-no-recal``): the same epochs, batches (same
+  order) and cosine schedule with the penalty left out, i.e. plain CE. An ablation of the penalty
+  must keep the head's training otherwise equal.
 
 :func:`max_gradient_norm` measures ``max_b ‖∂CE_b/∂r_b‖₂`` over the proxy data (``measure="paper"``),
 or the reference quantity ``max_{b,c} n_bc`` (``measure="reference"``, batch-size dependent).
@@ -48,11 +55,14 @@ from torch.nn import functional as F
 
 from ..backbones import Backbone
 from .features import body_pooled_from_tokens, frozen, masked_mean, pooled_body_features
+from .projection import calibration_scale
 from .proxies import ProxyData
 
 __all__ = [
     "RecalibrationResult",
     "REFERENCE_TAU",
+    "LIPSCHITZ_TOLERANCE",
+    "MODES",
     "train_source_head",
     "recalibrate_head",
     "per_sample_gradient_norms",
@@ -63,6 +73,9 @@ __all__ = [
 ]
 
 REFERENCE_TAU = 0.4
+#: paper mode counts ε as reached when the achieved level is at most this multiple of it
+LIPSCHITZ_TOLERANCE = 1.1
+MODES = ("paper", "reference", "none")
 
 log = logging.getLogger(__name__)
 
@@ -238,64 +251,6 @@ def max_gradient_norm(head: nn.Module, backbone: Backbone, proxy: ProxyData, *, 
 
 
 # --------------------------------------------------------------------------------------------------
-# calibration projection
-# --------------------------------------------------------------------------------------------------
-
-
-def _logit_jacobians(head: nn.Linear, backbone: Backbone, proxy: ProxyData, batch_size: int
-                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(M (n, D, K) with M[b,:,k] = ∂logit_k/∂r_b, logits (n, K), labels (n,)), all on CPU."""
-    dev = _device(backbone)
-    ms, ls = [], []
-    k = head.out_features
-    with frozen(backbone), torch.enable_grad():
-        for x, mask, _ in proxy.batches(batch_size):
-            x, mask = x.to(dev), _to(mask, dev)
-            with torch.no_grad():
-                z0 = backbone.input_tokens(x, mask)
-                r0 = masked_mean(z0, mask if backbone.spec.kind == "1d" else None)
-                resid = z0 - r0[:, None, :]
-            r = r0.clone().requires_grad_(True)
-            logits = head(body_pooled_from_tokens(backbone, r[:, None, :] + resid, mask))
-            cols = [torch.autograd.grad(logits[:, j].sum(), r, retain_graph=j < k - 1)[0] for j in range(k)]
-            ms.append(torch.stack(cols, dim=2).detach().cpu())
-            ls.append(logits.detach().cpu())
-    return torch.cat(ms), torch.cat(ls), proxy.labels.clone()
-
-
-def _scaled_max_norm(m: torch.Tensor, logits: torch.Tensor, onehot: torch.Tensor, alpha: float) -> float:
-    resid = torch.softmax(alpha * logits, dim=1) - onehot  # (n, K)
-    g = alpha * torch.einsum("ndk,nk->nd", m, resid)
-    return float(g.norm(dim=1).max())
-
-
-def calibration_scale(head: nn.Linear, backbone: Backbone, proxy: ProxyData, epsilon: float, *,
-                      batch_size: int = 32, iters: int = 40) -> tuple[float, float]:
-    """The largest found ``α ∈ (0, 1]`` with ``max_b ‖∂CE_b/∂r_b‖ ≤ ε`` for the head scaled by ``α``.
-
-    Returns ``(α, max norm at α)``. Bisection keeps its lower end feasible, so the returned α always
-    satisfies the bound (the map α ↦ max norm need not be monotone; α → 0 is always feasible).
-    """
-    m, logits, labels = _logit_jacobians(head, backbone, proxy, batch_size)
-    m, logits = m.double(), logits.double()
-    onehot = F.one_hot(labels, logits.shape[1]).double()
-    target = epsilon * (1.0 - 1e-4)
-    top = _scaled_max_norm(m, logits, onehot, 1.0)
-    if top <= target:
-        return 1.0, top
-    lo, hi = 0.0, 1.0
-    lo_val = 0.0
-    for _ in range(iters):
-        mid = 0.5 * (lo + hi)
-        v = _scaled_max_norm(m, logits, onehot, mid)
-        if v <= target:
-            lo, lo_val = mid, v
-        else:
-            hi = mid
-    return lo, lo_val
-
-
-# --------------------------------------------------------------------------------------------------
 # recalibration
 # --------------------------------------------------------------------------------------------------
 
@@ -316,29 +271,38 @@ def recalibrate_head(
     t_max: int | None = None,
     start_epoch: int = 0,
     enforce: bool | None = None,
+    features: torch.Tensor | None = None,
 ) -> RecalibrationResult:
     """Refit ``head`` (in place) so the proxy loss is about ε-Lipschitz in the representation.
 
     Args:
-        epsilon: ε (paper mode). Reference mode uses τ = 0.4 whatever is passed here (pass None).
+        epsilon: ε (paper mode). Reference mode uses τ = 0.4 whatever is passed here (pass None);
+            ``"none"`` ignores it.
         rho: penalty weight ρ.
-        mode: ``"paper"`` or ``"reference"`` (see the module docstring). Reference 1D: no-op.
+        mode: ``"paper"``, ``"reference"`` or ``"none"`` (see the module docstring). Reference 1D:
+            no-op.
         epochs, lr, weight_decay, batch_size: the penalty phase (AdamW, cosine per epoch).
         t_max, start_epoch: cosine period and offset, to continue a schedule begun by
             :func:`train_source_head` (reference 2D: 10 CE epochs then 10 penalty epochs, T_max 20).
-        enforce: apply the calibration projection afterwards (default False; see the module
+        enforce: apply the calibration projection when the achieved level exceeds
+            ``LIPSCHITZ_TOLERANCE · ε`` (default: on in paper mode, off otherwise; see the module
             docstring). Uses the paper measure, also in reference mode.
+        features: precomputed :func:`pooled_body_features` (``"none"`` mode trains on them).
     """
-    if mode not in ("paper", "reference"):
-        raise ValueError(f"mode must be 'paper' or 'reference', got {mode!r}")
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     kind = backbone.spec.kind
     if mode == "reference":
         if kind == "1d":
             return RecalibrationResult(head, mode, None, rho, 0)
         epsilon = REFERENCE_TAU
+    if mode == "none":
+        return _continue_plain(head, backbone, proxy, epochs=epochs, lr=lr, weight_decay=weight_decay,
+                               batch_size=batch_size, seed=seed, t_max=t_max, start_epoch=start_epoch,
+                               rho=rho, features=features)
     if epsilon is None or epsilon <= 0:
         raise ValueError(f"epsilon must be positive in paper mode, got {epsilon!r}")
-    enforce = bool(enforce)
+    enforce = (mode == "paper") if enforce is None else bool(enforce)
     dev = _device(backbone)
     head = head.to(dev)
     opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=weight_decay)
@@ -352,8 +316,9 @@ def recalibrate_head(
                 grp["lr"] = _cosine(lr, start_epoch + epoch, t_max)
             tot_ce = tot_pen = tot_max = 0.0
             nb = 0
-            for x, mask, y in proxy.batches(batch_size, shuffle=True, generator=gen):
-                x, mask, y = x.to(dev), _to(mask, dev), y.to(dev)
+            for idx in proxy.batch_indices(batch_size, shuffle=True, generator=gen):
+                mask = proxy.attention_mask[idx] if proxy.attention_mask is not None else None
+                x, mask, y = proxy.inputs[idx].to(dev), _to(mask, dev), proxy.labels[idx].to(dev)
                 b = x.shape[0]
                 if mode == "paper":
                     g, ce, _ = _paper_grads(head, backbone, x, mask, y, create_graph=True)
@@ -381,7 +346,8 @@ def recalibrate_head(
     result = RecalibrationResult(head, mode, float(epsilon), rho, epochs, history=history)
     if mode == "paper" or enforce:
         result.max_norm_after_penalty = max_gradient_norm(head, backbone, proxy)
-    if enforce and result.max_norm_after_penalty is not None and result.max_norm_after_penalty > epsilon:
+    if enforce and result.max_norm_after_penalty is not None and \
+            result.max_norm_after_penalty > LIPSCHITZ_TOLERANCE * epsilon:
         alpha, _ = calibration_scale(head, backbone, proxy, float(epsilon))
         with torch.no_grad():
             head.weight.mul_(alpha)
@@ -392,3 +358,39 @@ def recalibrate_head(
                         "(max norm after the penalty was %.4g); consider more penalty epochs or a larger eps",
                         alpha, epsilon, result.max_norm_after_penalty)
     return result
+
+
+def _continue_plain(head: nn.Linear, backbone: Backbone, proxy: ProxyData, *, epochs: int, lr: float,
+                    weight_decay: float, batch_size: int, seed: int, t_max: int | None,
+                    start_epoch: int, rho: float, features: torch.Tensor | None) -> RecalibrationResult:
+    """``mode="none"``: the recalibration epochs with the penalty left out (plain CE).
+
+    Same optimizer, cosine schedule, seed and batch order as the penalty phase, so that a method
+    without recalibration differs from one with it by the penalty alone. The body is frozen and
+    the head is linear, so CE on the precomputed pooled features is CE through the body.
+    """
+    dev = _device(backbone)
+    if features is None:
+        features = pooled_body_features(backbone, proxy)
+    feats, labels = features.to(dev), proxy.labels.to(dev)
+    head = head.to(dev)
+    opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=weight_decay)
+    gen = torch.Generator().manual_seed(seed + 1)
+    t_max = t_max or (start_epoch + epochs)
+    history: list[dict[str, float]] = []
+    head.train()
+    for epoch in range(epochs):
+        for grp in opt.param_groups:
+            grp["lr"] = _cosine(lr, start_epoch + epoch, t_max)
+        tot_ce, nb = 0.0, 0
+        for idx in proxy.batch_indices(batch_size, shuffle=True, generator=gen):
+            idx = idx.to(dev)
+            loss = F.cross_entropy(head(feats[idx]), labels[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            tot_ce += float(loss.detach())
+            nb += 1
+        history.append({"epoch": start_epoch + epoch, "ce": tot_ce / max(nb, 1), "penalty": 0.0})
+    head.eval()
+    return RecalibrationResult(head, "none", None, rho, epochs, history=history)
