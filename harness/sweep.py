@@ -384,7 +384,8 @@ def run(args) -> int:
     print(f"\nsweep {p['name']!r}: {len(todo)} cell(s) run now, {len(done_before)} finished "
           f"earlier, {len(unfinished)} unfinished, cells with failed runs: {failed or 'none'}; "
           f"{elapsed:.0f} s.\nResults: {sweep_dir / 'results.parquet'}\nLeaderboard: "
-          f"{sweep_dir / 'leaderboard'}\nMLflow UI: {ui_command_for(tracking_uri)}")
+          f"{sweep_dir / 'leaderboard'}\nMLflow UI: {ui_command_for(tracking_uri)}\n"
+          f"{run_table_hint(tracker.experiment_id, tracking_uri, sweep_dir)}")
     tracker.log_metrics(sweep_run, {"wall_seconds": elapsed, "cells_unfinished": len(unfinished)},
                         step=0)
     tracker.finish(sweep_run, "FINISHED" if not unfinished else "FAILED")
@@ -513,6 +514,14 @@ def plan_diff(before: dict, now: dict) -> str:
                 else:
                     lines.append(f"  {key}: {field_}: {a.get(field_)!r} -> {b.get(field_)!r}")
     return "\n".join(lines)
+
+
+def run_table_hint(experiment_id: str, tracking_uri: str, sweep_dir: Path) -> str:
+    """Where to look once the UI runs: its run table (not the GenAI home) and the report command."""
+    from harness.report.links import runs_table_url, ui_base_url
+
+    return (f"MLflow run table: {runs_table_url(experiment_id, ui_base_url(tracking_uri))}\n"
+            f"Report:     python -m harness.report --sweep {sweep_dir}")
 
 
 def ui_command_for(tracking_uri: str) -> str:
