@@ -132,3 +132,95 @@ def test_report_of_a_folder_without_results_is_a_clear_error(tmp_path, capsys):
     assert main(["--sweep", str(tmp_path / "nope")]) == 1
     err = capsys.readouterr().err
     assert "no results in" in err and "runs/<name>" in err
+
+
+_FLOAT = re.compile(r"-?\d+\.\d+(?:e-?\d+)?")
+
+
+def _numbers(text: str) -> list[float]:
+    return [float(x) for x in _FLOAT.findall(text)]
+
+
+def test_mlflow_ui_and_report_in_a_real_browser(sweep, report, tmp_path):
+    """Run table -> one task's final runs -> compare view -> metric pages, then the report."""
+    from browser import artifacts_dir, chromium, missing_browser, mlflow_server, wait_for_text
+
+    why = missing_browser()
+    if why:
+        pytest.skip(f"no browser for the MLflow UI test: {why}")
+    import shutil
+
+    import mlflow
+
+    from harness.report.links import (compare_runs_url, metric_view_url, runs_table_url,
+                                      task_finals_filter)
+
+    exp = mlflow.MlflowClient(sweep["uri"]).get_experiment_by_name("pdebench").experiment_id
+    df = sweep["df"]
+    task = TASKS[1]
+    finals = df[(df.task == task) & (df.phase == "final") & (df.status == "ok")]
+    test_rows = finals[finals.split == "test"].sort_values(["method", "seed"])
+    val_rows = finals[finals.split == "val"]
+    ids = list(test_rows.mlflow_run_id)
+    shots = []
+
+    def shot(driver, name):
+        path = tmp_path / name
+        driver.save_screenshot(str(path))
+        shots.append(path)
+
+    try:
+        with mlflow_server(sweep["uri"], tmp_path / "mlflow-server.log") as base, \
+                chromium(tmp_path / "chromium-profile") as driver:
+            # 1. the run table, model-training view, filtered to the task's final runs: the
+            # filter keeps the final runs and shows them under their cell runs
+            driver.get(runs_table_url(exp, base, task_finals_filter(task)))
+            text = wait_for_text(driver, [f"{task}/{m}" for m in METHODS] + ["matching runs"])
+            assert "Model registry" in text and "Observability" not in text  # not the GenAI nav
+            assert f"{len(ids) + len(METHODS)} matching runs" in text
+            shot(driver, "mlflow-run-table.png")
+
+            # 2. the compare view of those runs: one column per run, their methods in the tags
+            driver.get(compare_runs_url(exp, ids, base))
+            text = wait_for_text(driver, [f"Comparing {len(ids)} Runs", "harness.method"])
+            row = next(line for line in text.splitlines() if line.startswith("harness.method "))
+            assert row.split()[1:] == list(test_rows.method), row
+            shot(driver, "mlflow-compare.png")
+
+            # 3. each method's test_nrmse of every seed, at full precision
+            # (one point per run: no "Completed Runs" header, but the latest/min/max table)
+            driver.get(metric_view_url(exp, ids, "test_nrmse", base))
+            text = wait_for_text(driver, ["Latest", "Max", "(step="])
+            shown = _numbers(text)
+            for r in test_rows.itertuples():
+                assert any(math.isclose(v, r.value, rel_tol=1e-6) for v in shown), \
+                    (r.method, r.seed, r.value)
+
+            # 4. the val_nrmse curves: one plotted trace per run, their minima = the table's
+            # final validation values (the best epoch)
+            driver.get(metric_view_url(exp, ids, "val_nrmse", base))
+            text = wait_for_text(driver, ["Completed Runs", f"{len(ids)}/{len(ids)}"])
+            traces = driver.execute_script(
+                "return document.querySelectorAll('.js-plotly-plot .scatterlayer .trace').length")
+            assert traces >= len(ids)
+            shown = _numbers(text)
+            for r in val_rows.itertuples():
+                assert any(math.isclose(v, r.value, rel_tol=1e-6) for v in shown), \
+                    (r.method, r.seed, r.value)
+            shot(driver, "mlflow-val-curves.png")
+
+            # 5. the report: it loads and every image renders
+            driver.get((report / "report.html").as_uri())
+            wait_for_text(driver, ["Sweep report", "Learning curves"])
+            imgs = driver.execute_script(
+                "return Array.from(document.images).map(i => [i.getAttribute('src').slice(0, 40),"
+                " i.complete, i.naturalWidth]);")
+            assert len(imgs) >= len(FIGURE_FILES)
+            assert all(complete and width > 0 for _, complete, width in imgs), imgs
+            shot(driver, "report.png")
+    finally:
+        keep = artifacts_dir() / "browser"
+        keep.mkdir(exist_ok=True)
+        for p in shots:
+            shutil.copy(p, keep / p.name)
+    assert len(shots) == 4
