@@ -339,11 +339,14 @@ def run(args) -> int:
     plans = [item[3] for item in todo]    # in the interleaved order: cells are searched in it
     t0 = time.perf_counter()
 
+    from harness.progress import ProgressView, finished_trials
+
+    view = ProgressView(total_trials=sum(pl.num_samples + pl.seeds for pl in plans))
+
     def show(states):
         full = {k: {"state": "done (earlier)"} for k in done_before}
         full.update(states)
-        print(f"\n[{time.perf_counter() - t0:6.0f} s] progress\n" + coverage_matrix(p, full),
-              flush=True)
+        view.show(coverage_matrix(p, full), finished_trials(states))
 
     interrupted = False
     if todo:
@@ -361,6 +364,8 @@ def run(args) -> int:
                       progress=show, restore_path=restore_path)
         except KeyboardInterrupt:
             interrupted = True
+        finally:
+            view.close()
     unfinished = [item[2] for item in todo
                   if not done_marker(results_dir, item[2], item[4]).exists()]
     # every cell ends with rows (failed ones too), so an unfinished cell means the run was stopped

@@ -31,15 +31,35 @@ def sweep(tmp_path_factory):
     data = root / "data"
     for t in TASKS:
         synth.generate(t, data, size="tiny", seed=0)
+    import contextlib
+    import io
+
     from harness.sweep import main
 
-    rc = main(["--suite", "pdebench", "--tasks", ",".join(TASKS), "--methods", ",".join(METHODS),
-               "--profile", "smoke", "--num-samples", "3", "--seeds", "2",
-               "--data-root", str(data), "--runs-dir", str(root / "runs"), "--name", "rep"])
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        rc = main(["--suite", "pdebench", "--tasks", ",".join(TASKS), "--methods",
+                   ",".join(METHODS), "--profile", "smoke", "--num-samples", "3", "--seeds", "2",
+                   "--data-root", str(data), "--runs-dir", str(root / "runs"), "--name", "rep"])
+    print(out.getvalue())
     assert rc == 0
     sweep_dir = root / "runs" / "rep"
     return {"root": root, "dir": sweep_dir, "uri": f"sqlite:///{root / 'runs' / 'mlflow.db'}",
-            "df": pd.read_parquet(sweep_dir / "results.parquet")}
+            "df": pd.read_parquet(sweep_dir / "results.parquet"), "stdout": out.getvalue()}
+
+
+def test_the_sweep_prints_the_run_table_url_the_report_command_and_its_progress(sweep):
+    import mlflow
+
+    exp = mlflow.MlflowClient(sweep["uri"]).get_experiment_by_name("pdebench").experiment_id
+    out = sweep["stdout"]
+    assert (f"MLflow run table: http://127.0.0.1:5000/#/experiments/{exp}/runs"
+            "?workflowType=machine_learning") in out
+    assert f"python -m harness.report --sweep {sweep['dir']}" in out
+    # not a terminal: plain progress lines, the last one counting every trial
+    total = len(TASKS) * len(METHODS) * (3 + 2)
+    assert f"{total}/{total} trials finished | about 0s left" in out
+    assert "\x1b[" not in out
 
 
 @pytest.fixture(scope="module")
