@@ -50,7 +50,9 @@ class ProgressView:
     def __init__(self, total_trials: int, stream: TextIO | None = None, tty: bool | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.total = int(total_trials)
-        self.stream = stream if stream is not None else sys.stdout
+        # not kept when None: sys.stdout is looked up at each write, so the view (held by the
+        # sweep's Tune callback, which Tune pickles) never holds an unpicklable stream
+        self._stream = stream
         if tty is None:
             isatty = getattr(self.stream, "isatty", None)
             tty = bool(isatty and isatty())
@@ -59,6 +61,10 @@ class ProgressView:
         self.start = clock()
         self._matrix: str | None = None
         self._pending_line = False
+
+    @property
+    def stream(self) -> TextIO:
+        return self._stream if self._stream is not None else sys.stdout
 
     def status(self, finished: int) -> str:
         """``elapsed 3m05s | 12/40 trials finished | about 7m12s left``."""

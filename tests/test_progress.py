@@ -68,3 +68,13 @@ def test_terminal_output_rewrites_the_last_line_in_place():
     assert out.getvalue()[len(text):].startswith("\r\x1b[2K\nM2\n")
     view.close()
     assert out.getvalue().endswith("left\n")
+
+
+def test_the_view_pickles_while_stdout_is_a_captured_stream(capsys):
+    """Tune pickles the sweep's callback, which holds the view: it must not hold sys.stdout."""
+    import pickle
+
+    view = ProgressView(total_trials=2)
+    view.show("M", 1)
+    again = pickle.loads(pickle.dumps(view))
+    assert again.status(1).startswith("elapsed") and "1/2 trials finished" in capsys.readouterr().out
