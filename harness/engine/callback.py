@@ -190,6 +190,8 @@ class SweepCallback(Callback):
         elif status == "ok" and rec.phase == SEARCH and rec.epochs < plan.max_t:
             status = "stopped"          # early-stopped by ASHA: a valid, shorter trial
         rec.status, rec.error, rec.wall = status, error, time.time() - rec.started
+        cs = self.cell_state[rec.cell]      # for the progress view's remaining-time estimate
+        cs["finished_trials"] = cs.get("finished_trials", 0) + 1
         if self.tracker is not None and rec.run_id:
             self.tracker.set_tags(rec.run_id, {STATUS_TAG: status,
                                                **({ERROR_TAG: error[:5000]} if error else {})})

@@ -11,7 +11,7 @@ from harness.sweep.execute import execute, prepare_work
 from harness.sweep.planning import ensure_data, plan_sweep
 from harness.sweep.ray_session import start_ray
 from harness.sweep.report import (banner, dry_run_text, failed_cells, finish_leaderboard,
-                                  progress_printer, unavailable_warnings)
+                                  progress_printer, run_table_hint, unavailable_warnings)
 
 EXIT_INTERRUPTED = 130
 EXIT_FAILED_CELLS = 3   # the sweep ended, but some cells have failed runs (rows say why)
@@ -94,10 +94,14 @@ def run(args) -> int:
     t0 = time.perf_counter()
     interrupted = False
     if work.todo:
+        show = progress_printer(sp, work.done_before,
+                                total_trials=sum(c.plan.num_samples + c.plan.seeds for c in work.todo))
         try:
-            execute(args, sp, work, tracker, sweep_run, progress_printer(sp, work.done_before, t0))
+            execute(args, sp, work, tracker, sweep_run, show)
         except KeyboardInterrupt:
             interrupted = True
+        finally:
+            show.close()
     unfinished = work.unfinished(sp.results_dir)
     # every cell ends with rows (failed ones too), so an unfinished cell means the run was stopped
     # (Ctrl-C: Tune stops gracefully and checkpoints the experiment)
@@ -139,7 +143,8 @@ def publish(args, sp, work, tracker, sweep_run: str, tracking_uri: str, t0: floa
     print(f"\nsweep {sp.name!r}: {len(work.todo)} cell(s) run now, {len(work.done_before)} finished "
           f"earlier, 0 unfinished, cells with failed runs: {failed or 'none'}; "
           f"{elapsed:.0f} s.\nResults: {sp.sweep_dir / 'results.parquet'}\nLeaderboard: "
-          f"{sp.sweep_dir / 'leaderboard'}\nMLflow UI: {ui_command(tracking_uri)}")
+          f"{sp.sweep_dir / 'leaderboard'}\nMLflow UI: {ui_command(tracking_uri)}\n"
+          f"{run_table_hint(tracker.experiment_id, tracking_uri, sp.sweep_dir)}")
     tracker.log_metrics(sweep_run, {"wall_seconds": elapsed, "cells_unfinished": 0}, step=0)
     tracker.finish(sweep_run, "FINISHED")
     if failed:

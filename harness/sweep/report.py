@@ -113,14 +113,25 @@ def failed_cells(df) -> list[str]:
     return sorted(set(bad["task"] + "/" + bad["method"]))
 
 
-def progress_printer(sp: SweepPlan, done_before: set[str], t0: float):
-    """The engine's progress callback: the live matrix, cells finished earlier shown as such."""
-    import time
+def progress_printer(sp: SweepPlan, done_before: set[str], total_trials: int):
+    """The engine's progress callback: the live matrix (cells finished earlier shown as such),
+    elapsed time and a remaining-time estimate (:mod:`harness.progress`); ``.close()`` ends it."""
+    from harness.progress import ProgressView, finished_trials
+
+    view = ProgressView(total_trials=total_trials)
 
     def show(states: dict[str, dict]) -> None:
         full = {k: {"state": "done (earlier)"} for k in done_before}
         full.update(states)
-        print(f"\n[{time.perf_counter() - t0:6.0f} s] progress\n" + coverage_matrix(sp, full),
-              flush=True)
+        view.show(coverage_matrix(sp, full), finished_trials(states))
 
+    show.close = view.close
     return show
+
+
+def run_table_hint(experiment_id: str, tracking_uri: str, sweep_dir) -> str:
+    """Where to look once the UI runs: its run table (not the GenAI home) and the report command."""
+    from harness.report.links import runs_table_url, ui_base_url
+
+    return (f"MLflow run table: {runs_table_url(experiment_id, ui_base_url(tracking_uri))}\n"
+            f"Report:     python -m harness.report --sweep {sweep_dir}")

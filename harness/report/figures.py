@@ -1,0 +1,158 @@
+"""The report's figures (matplotlib, Agg), one function each, drawn from :mod:`harness.report.collect`.
+
+Every figure is drawn even with too little data: the empty panel says what is missing, so a
+reader never mistakes a left-out figure for a method that did fine.
+"""
+from __future__ import annotations
+
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+TOO_LITTLE = "too little data"
+
+
+def _say(ax, text: str) -> None:
+    """Write a 'too little data' message on a panel (and hide its empty axes' ticks)."""
+    ax.text(0.5, 0.5, text, ha="center", va="center", wrap=True, fontsize=9, color="#a00",
+            transform=ax.transAxes)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _grid(tasks: list[str], title: str, panel: float = 3.4) -> tuple[Figure, list]:
+    n = max(1, len(tasks))
+    cols = min(4, n)
+    rows = math.ceil(n / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(panel * cols, panel * 0.85 * rows + 0.6),
+                             squeeze=False)
+    flat = list(axes.ravel())
+    for ax in flat[n:]:
+        ax.axis("off")
+    fig.suptitle(title)
+    return fig, flat[:n]
+
+
+def _colors(methods: list[str]) -> dict[str, tuple]:
+    cmap = plt.get_cmap("tab10")
+    return {m: cmap(i % 10) for i, m in enumerate(sorted(methods))}
+
+
+def _finish(fig: Figure, axes: list, handles: dict) -> Figure:
+    if handles:
+        fig.legend(list(handles.values()), list(handles), loc="lower center",
+                   ncol=min(6, len(handles)), fontsize=8, frameon=False)
+        fig.tight_layout(rect=(0, 0.07, 1, 0.97))
+    else:
+        fig.tight_layout(rect=(0, 0, 1, 0.97))
+    return fig
+
+
+def learning_curves(curves: pd.DataFrame, tasks: list[str], methods: list[str]) -> Figure:
+    """Per task: each method's final runs' validation metric per epoch (thin: seeds, thick: mean)."""
+    fig, axes = _grid(tasks, "Learning curves of the final runs (validation metric per epoch)")
+    colors, handles = _colors(methods), {}
+    for ax, task in zip(axes, tasks):
+        sub = curves[curves.task == task] if not curves.empty else curves
+        ax.set_title(task, fontsize=10)
+        if sub.empty or sub.groupby("run_id").size().max() < 2:
+            _say(ax, f"{TOO_LITTLE}:\nno final run logged\n2+ epochs to MLflow")
+            continue
+        for method, m in sub.groupby("method"):
+            for _, run in m.groupby("run_id"):
+                run = run.sort_values("epoch")
+                ax.plot(run.epoch, run.value, color=colors[method], alpha=0.3, lw=0.8)
+            mean = m.groupby("epoch").value.mean()
+            handles[method], = ax.plot(mean.index, mean.values, color=colors[method], lw=2)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(str(sub.metric.iloc[0]))
+    return _finish(fig, axes, handles)
+
+
+def epsilon_sensitivity(eps: pd.DataFrame, tasks: list[str], methods: list[str]) -> Figure:
+    """Per task: each search trial's validation value against its ``align.epsilon`` (paper Fig. 5)."""
+    fig, axes = _grid(tasks, "ε sensitivity: search trials' validation value against align.epsilon")
+    colors, handles = _colors(methods), {}
+    for ax, task in zip(axes, tasks):
+        sub = eps[eps.task == task] if not eps.empty else eps
+        ax.set_title(task, fontsize=10)
+        if len(sub) < 2 or sub.epsilon.nunique() < 2:
+            _say(ax, f"{TOO_LITTLE}:\n{len(sub)} search trial(s) with align.epsilon,\n"
+                     f"{0 if sub.empty else sub.epsilon.nunique()} distinct ε (need 2+)")
+            continue
+        for method, m in sub.groupby("method"):
+            handles[method] = ax.scatter(m.epsilon, m.value, color=colors[method], s=18)
+            best = m.groupby("epsilon").value.min().sort_index()
+            ax.plot(best.index, best.values, color=colors[method], lw=0.8, alpha=0.6)
+        if (sub.epsilon > 0).all() and sub.epsilon.max() / sub.epsilon.min() >= 10:
+            ax.set_xscale("log")
+        ax.set_xlabel("align.epsilon")
+        ax.set_ylabel(f"val {sub.metric.iloc[0]}")
+    return _finish(fig, axes, handles)
+
+
+def pearson(x: np.ndarray, y: np.ndarray) -> float:
+    """Pearson r, NaN when either side has fewer than 3 points or no spread."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return math.nan
+    from scipy.stats import pearsonr
+
+    return float(pearsonr(x, y)[0])
+
+
+def semantic_gap(probes: pd.DataFrame, tasks: list[str], methods: list[str]) -> tuple[Figure, dict]:
+    """Per task: semantic gap (FA + FLD) against the target loss at the stage-1 probes (paper Fig.
+    3), start → end of stage 1 joined per run, with Pearson r. Returns the figure and r per task."""
+    fig, axes = _grid(tasks, "Semantic gap (FA + FLD) against target loss at stage-1 probes")
+    colors, handles, rs = _colors(methods), {}, {}
+    for ax, task in zip(axes, tasks):
+        sub = probes[probes.task == task] if not probes.empty else probes
+        r = pearson(sub.gap, sub.target_loss) if len(sub) else math.nan
+        rs[task] = r
+        if len(sub) < 3:
+            ax.set_title(task, fontsize=10)
+            _say(ax, f"{TOO_LITTLE}:\n{len(sub)} stage-1 probe(s), need 3+\n"
+                     "(only methods with a stage 1\nlog align.probe_*)")
+            continue
+        ax.set_title(f"{task}  r = {r:.2f}" if math.isfinite(r)
+                     else f"{task}  r undefined (no spread)", fontsize=10)
+        for method, m in sub.groupby("method"):
+            for _, run in m.groupby("run_id"):
+                run = run.set_index("when").reindex(["probe_start", "probe_end"]).dropna(subset=["gap"])
+                ax.plot(run.gap, run.target_loss, color=colors[method], lw=0.6, alpha=0.4)
+            start, end = m[m.when == "probe_start"], m[m.when == "probe_end"]
+            ax.scatter(start.gap, start.target_loss, color=colors[method], s=14, marker="o",
+                       facecolors="none")
+            handles[method] = ax.scatter(end.gap, end.target_loss, color=colors[method], s=14)
+        ax.set_xlabel("FA + FLD (open: start, filled: end)")
+        ax.set_ylabel("target loss")
+    return _finish(fig, axes, handles), rs
+
+
+def wall_time(wall: pd.DataFrame, methods: list[str]) -> Figure:
+    """Per method: total wall seconds of its search trials and of its final runs (paper Fig. 7)."""
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.9 * len(methods) + 2), 3.8))
+    ax.set_title("Training cost per method: wall seconds summed over tasks, by sweep stage")
+    if wall.empty:
+        _say(ax, f"{TOO_LITTLE}: no run recorded wall_seconds")
+        fig.tight_layout()
+        return fig
+    table = wall.pivot_table(index="method", columns="phase", values="wall_seconds",
+                             aggfunc="sum", fill_value=0.0).reindex(sorted(methods), fill_value=0.0)
+    bottom = np.zeros(len(table))
+    for phase, color in (("search", "#4c72b0"), ("final", "#dd8452")):
+        if phase in table:
+            ax.bar(table.index, table[phase].values, bottom=bottom, color=color, label=phase)
+            bottom += table[phase].values
+    ax.set_ylabel("wall seconds")
+    ax.tick_params(axis="x", rotation=30)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
