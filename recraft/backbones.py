@@ -457,9 +457,13 @@ def _roberta_tiny(dropout: float | None) -> Backbone:
     # learn a shift (advection) or any position-dependent mixing. A pretrained body has learned
     # positions of the right scale; the random preset gets a sinusoidal table at unit scale,
     # whose codes let attention express relative offsets linearly.
+    # The word table is drawn at the same unit scale, so that in the body's own input layer (the
+    # source side's proxy sentences) words are not drowned by the positions: with N(0, 0.02)
+    # words, every sentence embedded to nearly the same tokens and the source head sat at chance.
     table = model.embeddings.position_embeddings.weight
-    with torch.no_grad():
+    with torch.no_grad(), _seeded(1):
         table.copy_(sinusoidal_table(table.shape[0], table.shape[1]))
+        model.embeddings.word_embeddings.weight.normal_(0.0, 1.0)
     return _bundle_1d("roberta-tiny", model, "random-init (seed 0, sinusoidal positions)", False, None)
 
 
