@@ -99,13 +99,15 @@ def test_scheduler_reports_to_asha_only_the_trials_it_gave_it():
 def test_harness_reads_no_private_attribute_of_other_objects():
     private = re.compile(r"\b(?!self\b|cls\b)([A-Za-z_]\w*)\._[a-z]\w*")
     found = []
+    strings = re.compile(r"(\"[^\"]*\"|'[^']*')")
     for path in sorted((ROOT / "harness").rglob("*.py")):
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            code = line.split("#", 1)[0]
+            code = strings.sub('""', line.split("#", 1)[0])
+            if code.lstrip().startswith(("from ", "import ")):
+                continue        # a private module of the project's own (harness.scoring._arrays)
             if private.search(code):
-                found.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
-    assert found == ["harness/sampler.py:73: sampler._random_sampler = CommonRandomSampler(seed)"
-                     "   # TPE's start-up and fallback draws"], found
+                found.append(f"{path.relative_to(ROOT)}:{number}")
+    assert [f.split(":")[0] for f in found] == ["harness/sampler.py"], found
 
 
 def test_optuna_tpe_still_draws_its_start_up_trials_from_random_sampler():

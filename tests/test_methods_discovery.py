@@ -173,5 +173,7 @@ def test_list_shows_unavailable_and_good_methods(plugins, capsys):
         assert by_name[name].rstrip().endswith(f"ok ({plugins / (name.split('-')[1] + '.py')})")
         assert cols[cols.index("finetune") + 1:cols.index("finetune") + 3] == ["1", "inf"]  # searched, size
     # the built-in methods (recraft.methods) are always listed
-    assert by_name["recraft"].split()[1] == "1" and " ok (" in by_name["recraft"]
+    from recraft.methods import Recraft
+
+    assert by_name["recraft"].split()[1] == Recraft.version and " ok (" in by_name["recraft"]
     assert "_helper" not in by_name

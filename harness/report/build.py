@@ -49,7 +49,7 @@ class Report:
 def _leaderboard_section(data: ReportData, out: Path) -> tuple[str, str, list[Path]]:
     """(CSS, HTML, PNGs) of the leaderboard(s), reusing harness.leaderboard's page."""
     from harness.leaderboard.build import build_leaderboards, data_sources
-    from harness.leaderboard.writers import file_suffix
+    from harness.leaderboard.files import file_suffix
 
     df = data.results
     try:
