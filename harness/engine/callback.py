@@ -37,7 +37,7 @@ def forget_active_callback() -> None:
 
 def _numeric(metrics: Mapping[str, Any]) -> dict[str, float]:
     skip = {"training_iteration", "timestamp", "time_this_iter_s", "time_total_s", "pid",
-            "time_since_restore", "iterations_since_restore", "epoch", "done"}
+            "time_since_restore", "iterations_since_restore", "epoch", "done", "reported_at"}
     return {k: float(v) for k, v in metrics.items()
             if not isinstance(v, bool) and isinstance(v, (int, float)) and k not in skip}
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -80,6 +81,12 @@ class LocalSession(Session):
         return self._checkpoint
 
 
+def stamped(metrics: dict[str, Any]) -> dict[str, Any]:
+    """``metrics`` with ``reported_at`` (float seconds since the epoch): Tune's own ``timestamp``
+    is whole seconds, too coarse to order a report against an event in the same second."""
+    return {**metrics, "reported_at": time.time()}
+
+
 class TuneSession(Session):
     """A Ray Tune function trainable, one worker: ``tune.report`` with a directory checkpoint."""
 
@@ -87,7 +94,7 @@ class TuneSession(Session):
         from ray import tune
 
         ckpt = tune.Checkpoint.from_directory(checkpoint_dir) if checkpoint_dir else None
-        tune.report(dict(metrics), checkpoint=ckpt)
+        tune.report(stamped(metrics), checkpoint=ckpt)
 
     def get_checkpoint(self):
         from ray import tune
@@ -112,7 +119,7 @@ class TrainSession(Session):
         # every rank reports (Ray Train expects it); only rank 0 attaches the checkpoint
         ckpt = (ray.train.Checkpoint.from_directory(checkpoint_dir)
                 if checkpoint_dir and self.world_rank == 0 else None)
-        ray.train.report(dict(metrics), checkpoint=ckpt)
+        ray.train.report(stamped(metrics), checkpoint=ckpt)
 
     def get_checkpoint(self):
         import ray.train
