@@ -46,6 +46,9 @@ SCALINGS = (0.5, 0.7, 0.8, 0.9, 0.95, 0.99)
 def main() -> None:
     p = C.parser(__doc__.split("\n")[0])
     p.add_argument("--repeats", type=int, default=None)
+    p.add_argument("--sizes", default=None,
+                   help="comma-separated NxD problems (default 1000x128,1000x768,5000x768; "
+                        "--quick: the first two)")
     p.add_argument("--geomloss-dtypes", default="float32,float64",
                    help="comma-separated dtypes of the geomloss candidates")
     p.add_argument("--threads", type=int, default=1,
@@ -63,6 +66,8 @@ def main() -> None:
     load0 = C.load()
     print("load:", load0["uptime"], flush=True)
     sizes = [(1000, 128), (1000, 768)] if args.quick else [(1000, 128), (1000, 768), (5000, 768)]
+    if args.sizes:
+        sizes = [tuple(int(v) for v in x.split("x")) for x in args.sizes.split(",")]
     scalings = (0.5, 0.9, 0.99) if args.quick else SCALINGS
     repeats = args.repeats or (1 if args.quick else 3)
     figures, details, rows, eq_rows, back_rows = {}, {}, [], [], []

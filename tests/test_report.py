@@ -7,6 +7,7 @@ Selenium; it skips, saying why, only where no browser or driver is installed.
 """
 from __future__ import annotations
 
+import json
 import math
 import re
 
@@ -244,3 +245,63 @@ def test_mlflow_ui_and_report_in_a_real_browser(sweep, report, tmp_path):
         for p in shots:
             shutil.copy(p, keep / p.name)
     assert len(shots) == 4
+
+
+def test_each_cells_study_is_persisted_for_optuna_dashboard(sweep):
+    """The sweep's optuna.db holds one study per cell, matching the results table: every search
+    trial, its state, and one intermediate value per epoch it ran (what ASHA saw)."""
+    import optuna
+
+    from harness.studies import dashboard_command, storage_url
+
+    assert f"Searches:   {dashboard_command(sweep['dir'])}" in sweep["stdout"]
+    storage = optuna.storages.RDBStorage(storage_url(sweep["dir"]))
+    names = {s.study_name for s in optuna.get_all_study_summaries(storage)}
+    assert names == {f"{t}/{m}" for t in TASKS for m in METHODS}
+    df = sweep["df"]
+    for (task, method), cell in df[df.phase == "search"].groupby(["task", "method"]):
+        study = optuna.load_study(study_name=f"{task}/{method}", storage=storage)
+        assert study.user_attrs["cell"] == f"{task}/{method}"
+        trials = study.get_trials(deepcopy=False)
+        assert len(trials) == len(cell) == 3
+        done = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+        scored = cell[cell.status.isin(["ok", "stopped"])]
+        assert len(done) == len(scored)
+        # the table's value is a trial's best epoch; the study holds every epoch's value
+        assert sorted(min(t.intermediate_values.values()) for t in done) == \
+            pytest.approx(sorted(scored.value), rel=1e-6)
+        assert sorted(len(t.intermediate_values) for t in done) == sorted(scored.epochs.astype(int))
+        # each trial's parameters are the searched ones of its row's configuration
+        configs = sorted(json.dumps({k: json.loads(c)[k] for k in done[0].params}, sort_keys=True)
+                         for c in scored.config_json)
+        assert sorted(json.dumps(t.params, sort_keys=True) for t in done) == configs
+
+
+def test_optuna_dashboard_serves_the_sweeps_studies(sweep):
+    """optuna-dashboard's own app (the one the printed command starts) lists each cell's study and
+    serves its trials, intermediate values and parameter importances."""
+    from wsgiref.util import setup_testing_defaults
+
+    import optuna
+    import optuna_dashboard
+
+    from harness.studies import storage_url
+
+    app = optuna_dashboard.wsgi(optuna.storages.RDBStorage(storage_url(sweep["dir"])))
+
+    def get(path: str) -> dict:
+        env: dict = {}
+        setup_testing_defaults(env)
+        env.update(PATH_INFO=path, REQUEST_METHOD="GET")
+        status: list = []
+        body = b"".join(app(env, lambda s, h, exc=None: status.append(s)))
+        assert status[0].startswith("200"), (path, status, body[:500])
+        return json.loads(body)
+
+    summaries = get("/api/studies")["study_summaries"]
+    assert {s["study_name"] for s in summaries} == {f"{t}/{m}" for t in TASKS for m in METHODS}
+    for s in summaries:
+        detail = get(f"/api/studies/{s['study_id']}")
+        assert len(detail["trials"]) == 3 and detail["has_intermediate_values"]
+        importances = get(f"/api/studies/{s['study_id']}/param_importances")["param_importances"]
+        assert importances and importances[0], s["study_name"]

@@ -18,19 +18,21 @@ def run_cells(cells: Mapping[str, tuple], plans: list[CellPlan], search_data: Ma
               max_failures: int = 0, workers: int = 1, cpus: float = 1.0, gpus: float = 0.0,
               tracker=None, sweep_run_id: str | None = None,
               progress: Callable[[dict], None] | None = None,
-              restore_path: str | None = None) -> SweepCallback:
+              restore_path: str | None = None, study_storage: str | None = None) -> SweepCallback:
     """Run every cell's search and final runs in one Tune experiment; returns the callback, which
     holds every trial's record (rows are written as cells finish).
 
     ``cells``: cell key -> (CellSpec, Method), for every cell the experiment has (a restored
-    experiment re-adds its finished trials); ``search_data``: task -> its search TaskData.
+    experiment re-adds its finished trials); ``search_data``: task -> its search TaskData;
+    ``study_storage``: the URL each cell's Optuna study is copied to (:mod:`harness.studies`).
     """
     from ray import tune
 
     for task_name, data in search_data.items():
         register(data_key("", task_name, SEARCH), data)
     trainable, nested = make_trainable(cells, workers, cpus, gpus)
-    searcher = CellSearcher(plans, nested=nested, on_search_done=final_loader)
+    searcher = CellSearcher(plans, nested=nested, on_search_done=final_loader,
+                            study_storage=study_storage)
     callback = SweepCallback(plans, meta, results_dir, tracker=tracker, sweep_run_id=sweep_run_id,
                              progress=progress)
     callback.searcher = searcher

@@ -33,7 +33,8 @@ class CellSearcher(Searcher):
     """One Optuna study per cell, multiplexed; then each cell's final seeded runs."""
 
     def __init__(self, plans: list[CellPlan], nested: bool = False,
-                 on_search_done: Callable[[str], None] | None = None):
+                 on_search_done: Callable[[str], None] | None = None,
+                 study_storage: str | None = None):
         super().__init__(metric=None, mode=None)
         import optuna
 
@@ -43,6 +44,7 @@ class CellSearcher(Searcher):
         self.order = [p.key for p in plans]
         self.nested = nested
         self.on_search_done = on_search_done
+        self.study_storage = study_storage  # URL of harness.studies' storage, or None
         self.subs: dict[str, CellStudy | None] = {}
         for p in plans:
             space = to_optuna(p.space)
@@ -160,6 +162,9 @@ class CellSearcher(Searcher):
             return
         if plan.better(v, self.trial_best.get(trial_id)):
             self.trial_best[trial_id] = float(v)
+        sub = self.subs.get(key)
+        if sub is not None and "training_iteration" in result:
+            sub.report(trial_id, int(result["training_iteration"]), v)
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False):
         key, phase = self.trial_cell.get(trial_id, (None, None))
@@ -174,7 +179,11 @@ class CellSearcher(Searcher):
             not math.isfinite(result.get(plan.metric, math.nan))
         sub = self.subs[key]
         if sub is not None:
+            if not bad and "training_iteration" in result:
+                # Tune hands a trial's last result to on_trial_complete only
+                sub.report(trial_id, int(result["training_iteration"]), result[plan.metric])
             sub.tell(trial_id, None if bad else result.get(plan.metric), failed=bool(bad))
+            self._save_study(key)
         st["in_flight"].discard(trial_id)
         st["completed"] += 1
         best = self.trial_best.get(trial_id)
@@ -185,6 +194,18 @@ class CellSearcher(Searcher):
             st["search_finished_at"] = time.time()
             if st["best_config"] is not None and plan.seeds > 0 and self.on_search_done is not None:
                 self.on_search_done(key)
+
+    def _save_study(self, key: str) -> None:
+        """Copy the cell's study to the sweep's study storage (see :mod:`harness.studies`)."""
+        from harness.studies import study_name, try_save_study
+
+        plan, sub = self.plans[key], self.subs.get(key)
+        url = getattr(self, "study_storage", None)     # None in an older harness's checkpoint
+        if url is None or sub is None:
+            return
+        try_save_study(url, study_name(plan.task, plan.method), sub.study,
+                       {"cell": key, "metric": plan.metric, "mode": plan.mode,
+                        "num_samples": plan.num_samples})
 
     def save(self, checkpoint_path: str) -> None:
         """Tune checkpoints the searcher with the experiment; resume restores every study."""

@@ -29,6 +29,7 @@ class CellStudy:
             self.study.enqueue_trial(point)
         self.trials: dict[str, Any] = {}
         self.told: set[str] = set()
+        self.reported: dict[str, set[int]] = {}
 
     def enqueue(self, params: Mapping[str, Any]) -> None:
         """Fix ``params`` in the next asked trial; the study samples the others."""
@@ -39,6 +40,19 @@ class CellStudy:
         if trial_id not in self.trials:
             self.trials[trial_id] = self.study.ask(fixed_distributions=self.space)
         return dict(self.trials[trial_id].params)
+
+    def report(self, trial_id: str, step: int, value: float) -> None:
+        """Record ``value`` at ``step`` (an epoch) as the trial's intermediate value: what the
+        scheduler saw, for the persisted study (the pruner is a no-op and TPE reads only the
+        told values, so this changes no suggestion)."""
+        if trial_id in self.told or trial_id not in self.trials:
+            return
+        # (a study checkpointed by an older harness has no ``reported``)
+        seen = self.__dict__.setdefault("reported", {}).setdefault(trial_id, set())
+        if step in seen:                    # a retried trial reports its epochs again
+            return
+        seen.add(step)
+        self.trials[trial_id].report(float(value), int(step))
 
     def tell(self, trial_id: str, value: float | None, failed: bool = False) -> None:
         """Complete ``trial_id`` with ``value``; without one it failed (or, not failed, was pruned)."""

@@ -84,6 +84,7 @@ def execute(args, sp: SweepPlan, work: SweepWork, tracker, sweep_run: str,
     """Run the work's cells in one Tune experiment (new, or the interrupted one resumed)."""
     from harness.engine.registry import FinalDataLoader
     from harness.engine.run import run_cells
+    from harness.studies import storage_url
     from harness.sweep.ray_session import trial_slots
 
     if work.restore_path:
@@ -96,4 +97,5 @@ def execute(args, sp: SweepPlan, work: SweepWork, tracker, sweep_run: str,
               max_concurrent=trial_slots(args), max_failures=args.max_failures,
               workers=args.workers_per_trial, cpus=args.cpus_per_trial or 1.0,
               gpus=args.gpus_per_trial or 0.0, tracker=tracker, sweep_run_id=sweep_run,
-              progress=progress, restore_path=work.restore_path)
+              progress=progress, restore_path=work.restore_path,
+              study_storage=storage_url(sp.sweep_dir))

@@ -130,8 +130,11 @@ def progress_printer(sp: SweepPlan, done_before: set[str], total_trials: int):
 
 
 def run_table_hint(experiment_id: str, tracking_uri: str, sweep_dir) -> str:
-    """Where to look once the UI runs: its run table (not the GenAI home) and the report command."""
+    """Where to look once the UI runs: its run table (not the GenAI home), the report command and
+    the searches' dashboard."""
     from harness.report.links import runs_table_url, ui_base_url
+    from harness.studies import dashboard_command
 
     return (f"MLflow run table: {runs_table_url(experiment_id, ui_base_url(tracking_uri))}\n"
-            f"Report:     python -m harness.report --sweep {sweep_dir}")
+            f"Report:     python -m harness.report --sweep {sweep_dir}\n"
+            f"Searches:   {dashboard_command(sweep_dir)}")
