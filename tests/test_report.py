@@ -305,3 +305,33 @@ def test_optuna_dashboard_serves_the_sweeps_studies(sweep):
         assert len(detail["trials"]) == 3 and detail["has_intermediate_values"]
         importances = get(f"/api/studies/{s['study_id']}/param_importances")["param_importances"]
         assert importances and importances[0], s["study_name"]
+
+
+def test_the_leaderboard_html_links_cells_and_tasks_to_mlflow(sweep):
+    """Each ranked cell's value opens its MLflow cell run; each task's header opens the compare
+    view of that task's final test runs."""
+    from urllib.parse import unquote
+
+    import mlflow
+
+    from harness.report.links import run_url
+
+    client = mlflow.MlflowClient(sweep["uri"])
+    exp = client.get_experiment_by_name("pdebench").experiment_id
+    page = (sweep["dir"] / "leaderboard" / "leaderboard.html").read_text()
+    hrefs = [h.replace("&amp;", "&") for h in re.findall(r'<a href="([^"]+)"', page)]
+    df = sweep["df"]
+    final = df[(df.phase == "final") & (df.split == "test") & (df.status == "ok")]
+    cell_links = [h for h in hrefs if "/runs/" in h and "compare-runs" not in h]
+    assert len(cell_links) == len(TASKS) * len(METHODS)
+    for (task, method), rows in final.groupby(["task", "method"]):
+        parent = client.get_run(rows.mlflow_run_id.iloc[0]).data.tags["mlflow.parentRunId"]
+        assert run_url(exp, parent) in cell_links
+        tags = client.get_run(parent).data.tags
+        assert (tags["harness.task"], tags["harness.method"]) == (task, method)
+    for task, rows in final.groupby("task"):
+        ids = [i for m in sorted(set(rows.method)) for i in rows[rows.method == m].mlflow_run_id]
+        compare = [h for h in hrefs if "compare-runs" in h and all(i in h for i in ids)]
+        assert len(compare) == 1, task
+        listed = unquote(compare[0].split("runs=")[1].split("&")[0])
+        assert sorted(ids) == sorted(json.loads(listed))

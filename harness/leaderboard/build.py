@@ -73,6 +73,7 @@ class Cell:
     error: str = ""                      # the latest error message among them
     below_floor: bool = False            # mean worse than the task's `mean` floor (floors.py)
     within_spread: bool = False          # not told apart from the task's best (floors.py)
+    run_ids: tuple[str, ...] = ()        # MLflow runs of the ok seeds (for links, see links.py)
 
     @property
     def ranked(self) -> bool:
@@ -202,9 +203,10 @@ class Leaderboard:
             Path(path).write_text(text, encoding="utf-8")
         return text
 
-    def to_html(self, png: str | Path | None = None, embed: bool = True) -> str:
+    def to_html(self, png: str | Path | None = None, embed: bool = True, links=None) -> str:
+        """``links``: a :class:`harness.leaderboard.links.BoardLinks` into MLflow, or None."""
         from harness.leaderboard import writers
-        return writers.to_html(self, png=png, embed=embed)
+        return writers.to_html(self, png=png, embed=embed, links=links)
 
     def to_latex(self) -> str:
         from harness.leaderboard import writers
@@ -331,11 +333,14 @@ def _make_cell(method: str, task: str, sub: pd.DataFrame, metric: Metric) -> Cel
         key = ("seed", rec.seed) if rec.seed is not None else (
             ("trial", rec.trial_id) if rec.trial_id else ("row", rec.row_order))
         per_seed.setdefault(key, []).append(rec)
-    values, bad = [], []
+    values, bad, run_ids = [], [], []
     for recs in per_seed.values():
         oks = [r for r in recs if r.status == "ok" and np.isfinite(r.value)]
         if oks:
             values.append(float(oks[-1].value))
+            run_id = getattr(oks[-1], "mlflow_run_id", None)
+            if isinstance(run_id, str) and run_id:
+                run_ids.append(run_id)
         else:
             bad.append(recs[-1])
     statuses = []
@@ -354,7 +359,7 @@ def _make_cell(method: str, task: str, sub: pd.DataFrame, metric: Metric) -> Cel
     return Cell(method, task, OK, mean=mean, std=std, n=len(arr), n_failed=len(bad),
                 display=metric.display(mean),
                 display_std=metric.display(std) if np.isfinite(std) else "",
-                run_status=run_status, error=error)
+                run_status=run_status, error=error, run_ids=tuple(run_ids))
 
 
 def displayed_value(cell: Cell, metric: Metric) -> float:

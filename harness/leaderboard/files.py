@@ -5,6 +5,7 @@ See :mod:`harness.leaderboard.writers` for the layout.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Mapping
 
 import pandas as pd
 
@@ -33,13 +34,15 @@ def _atomic_text(path: Path, text: str) -> Path:
 
 def write_leaderboard(df: pd.DataFrame, out_dir: str | Path, reference: bool | str = False, *,
                       data_source: str | None = None, metrics=None,
-                      boards: list[Leaderboard] | None = None) -> dict[str, Path]:
+                      boards: list[Leaderboard] | None = None,
+                      links: Mapping[str, Any] | None = None) -> dict[str, Path]:
     """Write one file set per data source under ``out_dir``; returns {file name: path}.
 
     File names depend on the data sources in ``df``, not on the ``data_source`` filter: the
     first source (real when present) has no suffix, any other ``-<source>``. ``data_source``
     writes only that source's set and leaves the other sets alone; without it, sets of sources
-    that are no longer in ``df`` are removed. ``boards`` reuses leaderboards built from ``df``.
+    that are no longer in ``df`` are removed. ``boards`` reuses leaderboards built from ``df``;
+    ``links``: data source -> :class:`harness.leaderboard.links.BoardLinks` for its HTML.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -61,7 +64,7 @@ def write_leaderboard(df: pd.DataFrame, out_dir: str | Path, reference: bool | s
         texts = {
             "md": lb.to_markdown(png_name=png.name if png_path else None),
             "csv": lb.to_frame().to_csv(index=False),
-            "html": lb.to_html(png=png_path),
+            "html": lb.to_html(png=png_path, links=(links or {}).get(lb.data_source)),
             "tex": lb.to_latex(),
         }
         for ext, text in texts.items():

@@ -230,14 +230,22 @@ td.missing { color: #999; }
 """
 
 
-def _html_cell(cell: Cell, modal: int | None) -> str:
+def _linked(inner: str, url: str | None, title: str) -> str:
+    if not url:
+        return inner
+    e = html.escape
+    return f'<a href="{e(url, quote=True)}" title="{e(title, quote=True)}">{inner}</a>'
+
+
+def _html_cell(cell: Cell, modal: int | None, url: str | None = None,
+               title: str = "") -> str:
     if cell.status == MISSING:
         return f'<td class="missing">{MISSING_MARK}</td>'
     if cell.status == FAILED:
         tip = html.escape(cell.error, quote=True)
         return (f'<td class="failed" title="{tip}">{FAILED_MARK} '
                 f'{html.escape(cell.run_status)}</td>')
-    text = html.escape(_value_text(cell))
+    text = _linked(html.escape(_value_text(cell)), url, title)
     if cell.rank == 1:
         text = f"<b>{text}</b>"
     text += f" ({cell.rank}){html.escape(_marks(cell))}"
@@ -246,14 +254,21 @@ def _html_cell(cell: Cell, modal: int | None) -> str:
     return f"<td>{text}</td>"
 
 
-def to_html(lb: Leaderboard, png: str | Path | None = None, embed: bool = True) -> str:
-    """A standalone page; ``png`` is embedded as a data URI (``embed``) or linked by name."""
+def to_html(lb: Leaderboard, png: str | Path | None = None, embed: bool = True,
+            links=None) -> str:
+    """A standalone page; ``png`` is embedded as a data URI (``embed``) or linked by name;
+    ``links`` (:class:`harness.leaderboard.links.BoardLinks`) makes values and task headers links."""
+    from harness.leaderboard.links import BoardLinks
+
+    links = links or BoardLinks()
     modal = lb.modal_seeds()
     e = html.escape
-    head = "".join(f"<th>{e(t.key)} {t.arrow}</th>" for t in lb.tasks)
+    head = "".join(f"<th>{_linked(e(t.key), links.tasks.get(t.key), links.task_title)} "
+                   f"{t.arrow}</th>" for t in lb.tasks)
     rows = []
     for m in lb.methods:
-        cells = "".join(_html_cell(lb.cells[(m.key, t)], modal) for t in lb.task_keys)
+        cells = "".join(_html_cell(lb.cells[(m.key, t)], modal, links.cells.get((m.key, t)),
+                                   links.cell_title) for t in lb.task_keys)
         rows.append(f"<tr><td>{e(_method_label(lb, m.key))}</td>{cells}"
                     f"<td>{_fmt_rank(m.avg_rank)}</td><td>{m.n_first}</td>"
                     f"<td>{m.n_second}</td><td>{m.coverage}</td><td>{m.n_below_floor}</td></tr>")

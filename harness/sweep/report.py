@@ -99,7 +99,20 @@ def finish_leaderboard(df, sweep_dir: Path, tracker, sweep_run: str, reference: 
     final = df[(df["phase"] == "final") & (df["split"] == "test")]
     if final.empty:
         return "(no final results: nothing to rank)"
-    files = write_leaderboard(df, sweep_dir / "leaderboard", reference=reference)
+    links = None
+    if tracker is not None:
+        from harness.leaderboard.build import build_leaderboards
+        from harness.report.board_links import mlflow_board_links, tracker_parent_of
+
+        boards = build_leaderboards(df, reference=reference)
+        parent_of = tracker_parent_of(tracker)
+        links = {lb.data_source: mlflow_board_links(lb, tracker.experiment_id,
+                                                    tracker.tracking_uri, parent_of)
+                 for lb in boards}
+        files = write_leaderboard(df, sweep_dir / "leaderboard", reference=reference,
+                                  boards=boards, links=links)
+    else:
+        files = write_leaderboard(df, sweep_dir / "leaderboard", reference=reference)
     if tracker is not None:
         for path in files.values():
             tracker.log_file(sweep_run, path, artifact_path="leaderboard")
