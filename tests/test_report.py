@@ -122,6 +122,14 @@ def test_collected_curves_and_probes_agree_with_the_results_table(sweep):
     assert len(data.epsilon) == len(scored)
     # wall time: one row per search trial and per final seed
     assert len(data.wall) == (df.phase == "search").sum() + len(finals)
+    # seconds per method stage: recraft runs report align and finetune, nft only finetune;
+    # every run that reported an epoch has them, and no stage took longer than its run
+    per_run = data.stages.groupby(["method", "run_id"]).stage.apply(frozenset)
+    assert set(per_run.loc["recraft"]) == {frozenset({"align", "finetune"})}
+    assert set(per_run.loc["nft"]) == {frozenset({"finetune"})}
+    walls = df.drop_duplicates("mlflow_run_id").set_index("mlflow_run_id").wall_seconds
+    totals = data.stages.groupby("run_id").seconds.sum()
+    assert (totals <= walls.reindex(totals.index) + 1e-6).all()
 
 
 def test_figures_with_too_little_data_say_so_on_the_figure():

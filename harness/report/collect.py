@@ -6,7 +6,9 @@
 * ``epsilon``: validation value of every search trial whose config sets ``align.epsilon``,
 * ``probes``: the stage-1 probes (``align.probe_start.*`` / ``align.probe_end.*``) of every run that
   logged them: semantic gap = FA + FLD (whichever the method computes) against the target loss,
-* ``wall``: wall seconds of every search trial and final run, by phase.
+* ``wall``: wall seconds of every search trial and final run, by phase,
+* ``stages``: wall seconds of each method stage (``seconds.<stage>``, e.g. align / finetune) of
+  every run that reported them.
 """
 from __future__ import annotations
 
@@ -35,6 +37,7 @@ class ReportData:
     epsilon: pd.DataFrame = field(default_factory=pd.DataFrame)
     probes: pd.DataFrame = field(default_factory=pd.DataFrame)
     wall: pd.DataFrame = field(default_factory=pd.DataFrame)
+    stages: pd.DataFrame = field(default_factory=pd.DataFrame)
     notes: list[str] = field(default_factory=list)
 
 
@@ -97,6 +100,17 @@ def _probe_rows(runs_metrics: dict[str, dict[str, float]], info: pd.DataFrame) -
                                        "gap", "target_loss"])
 
 
+def _stage_rows(runs_metrics: dict[str, dict[str, float]], info: pd.DataFrame) -> pd.DataFrame:
+    rows = []
+    for r in info.itertuples():
+        for key, value in (runs_metrics.get(r.mlflow_run_id) or {}).items():
+            if key.startswith("seconds.") and math.isfinite(value):
+                rows.append({"task": r.task, "method": r.method, "phase": r.phase,
+                             "run_id": r.mlflow_run_id, "stage": key[len("seconds."):],
+                             "seconds": float(value)})
+    return pd.DataFrame(rows, columns=["task", "method", "phase", "run_id", "stage", "seconds"])
+
+
 def _find_sweep_run(client, experiment_id: str, name: str) -> str | None:
     runs = client.search_runs([experiment_id],
                               filter_string=f"tags.`harness.run_key` = 'sweep:{name}'",
@@ -146,6 +160,7 @@ def collect(sweep_dir: str | Path, tracking_uri: str | None = None) -> ReportDat
             break
     info = df.dropna(subset=["mlflow_run_id"]).drop_duplicates("mlflow_run_id")
     data.probes = _probe_rows(latest, info)
+    data.stages = _stage_rows(latest, info)
 
     finals = df[(df.phase == "final") & (df.split == "test") & (df.status == "ok")
                 & df.mlflow_run_id.notna()]

@@ -5,6 +5,7 @@ import math
 import os
 import random
 import shutil
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
@@ -69,6 +70,8 @@ class TrialContext:
     cell: CellSpec | None = None
     history: list[dict] = field(default_factory=list)
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    #: the stage running now and when it started (``time.perf_counter``), set by the trial loop
+    current_stage: tuple[str, float] | None = None
     cache_events: list[tuple[str, str]] = field(default_factory=list)
     _first_losses: dict[str, float] = field(default_factory=dict)
 
@@ -99,11 +102,22 @@ class TrialContext:
         elif abs(value) > factor * first:
             raise Diverged(f"{name} exploded to {value:.3g} (first value {first:.3g})")
 
+    def stage_clock(self) -> dict[str, float]:
+        """``seconds.<stage>``: wall seconds of each finished stage and of the running one so far
+        (a stage-1 cache hit counts its load time), reported with every epoch so that the cost
+        of each stage per method reaches the tracker (the report's wall-time figure)."""
+        out = {f"seconds.{k}": float(v) for k, v in self.stage_seconds.items()}
+        if self.current_stage is not None:
+            name, t0 = self.current_stage
+            out[f"seconds.{name}"] = time.perf_counter() - t0
+        return out
+
     def report(self, epoch: int, metrics: Mapping[str, Any], state: Mapping[str, Any] | None = None) -> None:
         """Report one epoch's metrics (and optionally a checkpoint of ``state``) to the runtime."""
         row = {k: (float(v) if isinstance(v, (int, float, np.floating)) else v) for k, v in metrics.items()}
         row["epoch"] = int(epoch)
         row.setdefault("node_id", self.session.node_id)
+        row.update(self.stage_clock())
         self.history.append(dict(row))
         ckpt = None
         if state is not None and self.session.world_rank == 0:

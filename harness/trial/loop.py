@@ -39,8 +39,10 @@ def run_method(ctx: TrialContext, config: Mapping[str, Any]) -> dict[str, Any]:
     for stage in method.stages:
         fn = method.stage_callable(stage)
         t0 = time.perf_counter()
+        ctx.current_stage = (stage.name, t0)
         out = fn(ctx, dict(config), upstream) or {}
         ctx.stage_seconds[stage.name] = time.perf_counter() - t0
+        ctx.current_stage = None
         upstream.update(out)
     return upstream
 
