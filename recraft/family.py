@@ -27,6 +27,7 @@ from harness.methods.contract import Method, Stage
 from recraft.align import AlignSettings, Aligner, Stage1Plan, plan_stage1
 from recraft.finetune import FinetuneSettings, finetune
 from recraft.source.plan import SourcePlan
+from recraft.snapshots import SNAPSHOT_SEED
 from search_spaces.common import embedder_lr
 
 ALIGN_KEYS = ("align.epsilon", "align.fa_steps", "align.fld_epochs", "align.lr")
@@ -231,6 +232,17 @@ class FineTuningMethod(Method):
         return {"embedder_state": payload["embedder_state"], "align_summary": summary,
                 "align_log": payload["log"]}
 
+    def _snapshot(self, ctx, config, model) -> None:
+        """Source and target features before stage 2 (Fig. 2, see :mod:`recraft.snapshots`)."""
+        from recraft.snapshots import MAX_TARGET, save_snapshot, snapshot_path, target_features
+
+        x, _ = ctx.data.split("train")
+        plan = self.source_plan(ctx.task, ctx.profile, config, ctx.seed).features_only()
+        source = self._source_side(ctx, plan).features.detach().cpu().numpy()
+        target = target_features(model, x[:MAX_TARGET], ctx.device)
+        save_snapshot(snapshot_path(ctx.cache_dir.parent, ctx.task.name, self.name), source,
+                      target, aligned=self.aligns, seed=ctx.seed)
+
     def _source_side(self, ctx, plan: SourcePlan):
         from recraft.cache import ArtifactCache
 
@@ -242,6 +254,8 @@ class FineTuningMethod(Method):
         model = self._model(ctx, align=self.aligns)
         if "embedder_state" in upstream:
             model.embedder.load_state_dict(upstream["embedder_state"])
+        if ctx.phase == "final" and ctx.seed == SNAPSHOT_SEED and ctx.cache_dir is not None:
+            self._snapshot(ctx, config, model)
         d = task.defaults
         settings = FinetuneSettings(
             optimizer=prof.finetune_optimizer or d.optimizer,

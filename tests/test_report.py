@@ -21,7 +21,7 @@ from harness.data import synth
 TASKS = ("advection", "darcy")
 METHODS = ("nft", "recraft")
 FIGURE_FILES = ("learning_curves.png", "epsilon_sensitivity.png", "semantic_gap.png",
-                "wall_time.png")
+                "wall_time.png", "embeddings.png")
 
 pytestmark = pytest.mark.slow
 
@@ -130,6 +130,16 @@ def test_collected_curves_and_probes_agree_with_the_results_table(sweep):
     walls = df.drop_duplicates("mlflow_run_id").set_index("mlflow_run_id").wall_seconds
     totals = data.stages.groupby("run_id").seconds.sum()
     assert (totals <= walls.reindex(totals.index) + 1e-6).all()
+    # Fig. 2 snapshots: one per cell, the same source cloud for every method of a task (the
+    # seed-0 proxy features), the target features moved by recraft's stage 1 only
+    assert set(data.snapshots) == {(t, m) for t in TASKS for m in METHODS}
+    for t in TASKS:
+        nft, rec = data.snapshots[(t, "nft")], data.snapshots[(t, "recraft")]
+        assert np.array_equal(nft["source"], rec["source"])
+        assert nft["target"].shape == rec["target"].shape
+        assert nft["target"].shape[1] == nft["source"].shape[1]
+        assert not nft["aligned"] and rec["aligned"]
+        assert not np.allclose(nft["target"], rec["target"])
 
 
 def test_figures_with_too_little_data_say_so_on_the_figure():

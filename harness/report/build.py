@@ -37,6 +37,13 @@ FIGURES = {
                       "seconds.<stage> metrics (a stage-1 cache hit counts only its load time; "
                       "the median leaves out the one-time imports and body construction that the "
                       "first trial of each worker process pays)."),
+    "embeddings.png": ("Source and target features",
+                       "The paper's Fig. 2: the token-mean embedder features of up to 256 "
+                       "training inputs (colour) against up to 1000 source features of the proxy "
+                       "(grey), saved by each method's seed-0 final run just before fine-tuning: "
+                       "after stage 1 for the aligning methods (red), at initialisation for NFT "
+                       "(blue). Per task, the axes are the source features' first two principal "
+                       "components, shared by every method."),
 }
 
 
@@ -117,6 +124,7 @@ def build_report(sweep_dir: str | os.PathLike, out_dir: str | os.PathLike | None
         "epsilon_sensitivity.png": figures.epsilon_sensitivity(data.epsilon, tasks, methods),
         "semantic_gap.png": gap_fig,
         "wall_time.png": figures.wall_time(data.wall, methods, data.stages),
+        "embeddings.png": figures.embeddings(data.snapshots, tasks),
     }
     e = html.escape
     sections = []

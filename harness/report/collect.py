@@ -8,7 +8,9 @@
   logged them: semantic gap = FA + FLD (whichever the method computes) against the target loss,
 * ``wall``: wall seconds of every search trial and final run, by phase,
 * ``stages``: wall seconds of each method stage (``seconds.<stage>``, e.g. align / finetune) of
-  every run that reported them.
+  every run that reported them,
+* ``snapshots``: (task, method) -> the source and target features a method's first final run
+  saved before stage 2 (``<sweep>/features/<task>/<method>.npz``, :mod:`recraft.snapshots`).
 """
 from __future__ import annotations
 
@@ -38,6 +40,7 @@ class ReportData:
     probes: pd.DataFrame = field(default_factory=pd.DataFrame)
     wall: pd.DataFrame = field(default_factory=pd.DataFrame)
     stages: pd.DataFrame = field(default_factory=pd.DataFrame)
+    snapshots: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
 
@@ -111,6 +114,21 @@ def _stage_rows(runs_metrics: dict[str, dict[str, float]], info: pd.DataFrame) -
     return pd.DataFrame(rows, columns=["task", "method", "phase", "run_id", "stage", "seconds"])
 
 
+def read_snapshots(sweep_dir: Path) -> dict[tuple[str, str], dict]:
+    """Every feature snapshot the sweep saved, by (task, method); unreadable files are skipped."""
+    import numpy as np
+
+    out = {}
+    for path in sorted(Path(sweep_dir).glob("features/*/*.npz")):
+        try:
+            with np.load(path) as z:
+                out[(path.parent.name, path.stem)] = {"source": z["source"], "target": z["target"],
+                                                      "aligned": bool(z["aligned"])}
+        except (OSError, KeyError, ValueError):
+            continue
+    return out
+
+
 def _find_sweep_run(client, experiment_id: str, name: str) -> str | None:
     runs = client.search_runs([experiment_id],
                               filter_string=f"tags.`harness.run_key` = 'sweep:{name}'",
@@ -126,7 +144,8 @@ def collect(sweep_dir: str | Path, tracking_uri: str | None = None) -> ReportDat
         raise ValueError(f"the results of {sweep_dir} have no rows; nothing to report")
     uri = tracking_uri or default_tracking_uri_for(sweep_dir)
     data = ReportData(sweep_dir=sweep_dir, results=df, tracking_uri=uri,
-                      epsilon=_epsilon_rows(df), wall=_wall_rows(df))
+                      epsilon=_epsilon_rows(df), wall=_wall_rows(df),
+                      snapshots=read_snapshots(sweep_dir))
     if uri is None:
         data.notes.append(f"no MLflow store found (looked for {sweep_dir.resolve().parent / 'mlflow.db'}; "
                           "pass --tracking-uri): learning curves and probes are empty")

@@ -175,3 +175,44 @@ def _stacked(ax, table: pd.DataFrame, methods: list[str], parts: list[str]) -> N
     ax.set_ylabel("wall seconds")
     ax.tick_params(axis="x", rotation=30)
     ax.legend(fontsize=8)
+
+
+#: Fig. 2's methods first, in its order; any other method with a snapshot follows
+EMBEDDING_ORDER = ("nft", "fa-only", "recraft")
+
+
+def embeddings(snapshots: dict[tuple[str, str], dict], tasks: list[str]) -> Figure:
+    """Source and target features before stage 2, in 2D (paper Fig. 2): per task, a PCA fitted
+    on the source features (so every method of a task shares the axes), targets projected."""
+    from sklearn.decomposition import PCA
+
+    present = sorted({m for _, m in snapshots},
+                     key=lambda m: (EMBEDDING_ORDER.index(m) if m in EMBEDDING_ORDER else 99, m))
+    if not snapshots:
+        fig, ax = plt.subplots(figsize=(6, 2.5))
+        ax.set_title("Source and target features (PCA)")
+        _say(ax, f"{TOO_LITTLE}: the sweep saved no feature snapshots (features/<task>/<method>.npz)")
+        return fig
+    rows = [t for t in tasks if any((t, m) in snapshots for m in present)]
+    fig, axes = plt.subplots(len(rows), len(present), squeeze=False,
+                             figsize=(3.0 * len(present), 2.8 * len(rows) + 0.6))
+    fig.suptitle("Source (grey) and target (colour) features\nbefore fine-tuning, "
+                 "on the source's PCA axes", fontsize=10)
+    for i, task in enumerate(rows):
+        sources = [snapshots[(task, m)]["source"] for m in present if (task, m) in snapshots]
+        pca = PCA(n_components=2).fit(sources[0])
+        for j, method in enumerate(present):
+            ax = axes[i][j]
+            ax.set_title(f"{task} · {method}", fontsize=9)
+            snap = snapshots.get((task, method))
+            if snap is None:
+                _say(ax, f"{TOO_LITTLE}: no snapshot")
+                continue
+            s, t = pca.transform(snap["source"]), pca.transform(snap["target"])
+            ax.scatter(s[:, 0], s[:, 1], s=4, c="#bbbbbb", label="source")
+            ax.scatter(t[:, 0], t[:, 1], s=6, c="#c44e52" if snap["aligned"] else "#4c72b0",
+                       label="target")
+            ax.set_xticks([])
+            ax.set_yticks([])
+    fig.tight_layout(rect=(0, 0, 1, 0.92))
+    return fig
