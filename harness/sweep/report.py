@@ -126,6 +126,7 @@ def progress_printer(sp: SweepPlan, done_before: set[str], total_trials: int):
         view.show(coverage_matrix(sp, full), finished_trials(states))
 
     show.close = view.close
+    show.warn = view.warn            # stalled and timed-out trials (harness.engine.watchdog)
     return show
 
 
