@@ -76,7 +76,8 @@ def prepare_work(args, sp: SweepPlan, data_root: Path, storage: str) -> SweepWor
         if c.key in done_before:
             continue
         meta = row_meta(cell, c.method, c.task, work.search_data[c.task.name].source, sp.name,
-                        {ATTEMPT_TAG: attempts[c.key]} if c.key in attempts else None)
+                        {ATTEMPT_TAG: attempts[c.key]} if c.key in attempts else None,
+                        data=sp.data_facts.get(c.task.name))
         work.meta[c.key] = dict(meta, content=c.content, attempt=attempts.get(c.key, 1))
     return work
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,8 @@ class SweepPlan:
     #: --trial-timeout in seconds (None: no limit), and whether it was given (else: the profile's)
     trial_timeout: float | None = None
     trial_timeout_given: bool = False
+    #: task -> what its data file is (harness.data.facts.DataFacts), filled by ensure_data
+    data_facts: dict = field(default_factory=dict)
 
     @property
     def sweep_dir(self) -> Path:
@@ -152,11 +154,25 @@ def interleaved(sp: SweepPlan, cells: list[CellEntry]) -> list[CellEntry]:
 
 
 def ensure_data(sp: SweepPlan, log=print) -> Path:
-    """The data root to read; in the quick profile, synthetic files are generated on first use."""
+    """The data root to read; in the quick profile, synthetic files are generated on first use.
+    Also records what each task's file is (``sp.data_facts``: size, samples, md5, verified)."""
+    root = sp.data_root if sp.data_root is not None else _synthetic_data(sp, log)
+    from harness.data.facts import describe_data
+
+    for t in sp.tasks:
+        try:
+            facts = describe_data(t, root, md5_cache=sp.runs / "data" / "md5-cache.json", log=log)
+        except DataError:
+            continue          # reading the task's data says what is wrong, in its own words
+        if facts is not None:
+            sp.data_facts[t.name] = facts
+    return root
+
+
+def _synthetic_data(sp: SweepPlan, log) -> Path:
+    """The synthetic data root, with the files that are missing generated (first use only)."""
     from harness.data.readers import find_file
 
-    if sp.data_root is not None:
-        return sp.data_root
     root = sp.synthetic_root
     missing = []
     for t in sp.tasks:

@@ -35,23 +35,32 @@ def banner(sp: SweepPlan, data_root: Path, tracking_uri: str) -> str:
     from harness.tracking import ui_command
     from recraft.presets import describe_backbone
 
+    from harness.data.facts import data_summary
+
     prof = sp.profile
     modalities = sorted({t.modality for t in sp.tasks})
     bodies = ", ".join(f"{m.upper()} {describe_backbone(prof.backbone(m))}" for m in modalities)
+    facts = list(sp.data_facts.values())
+    # what the files are, read from them: a quick profile may run on real-looking files too
+    all_synthetic = all(f.source == "synthetic" for f in facts)
+    data = "synthetic data in the suite's own format" if all_synthetic else \
+        f"data {data_summary(facts)}"
     lines = []
     if sp.synthetic:
         lines += ["=" * 78,
-                  f"{prof.name.upper()} PROFILE: synthetic data in the suite's own format ({data_root}),",
+                  f"{prof.name.upper()} PROFILE: {data} ({data_root}),",
                   f"bodies: {bodies};",
                   f"{prof.finetune_epochs} epochs, {prof.num_samples} trials and {prof.seeds} seeds "
                   f"per cell, floors (mean, ridge, persistence) beside the methods.",
-                  "Small synthetic problems and tiny bodies: not the paper's results.",
+                  ("Small synthetic problems and tiny bodies" if all_synthetic else
+                   "Small budgets and tiny bodies") + ": not the paper's results.",
                   "The real thing: python -m harness.data download --suite pdebench --root data/pdebench",
                   "                python -m harness.sweep --suite pdebench --profile paper "
                   "--data-root data/pdebench",
                   "=" * 78]
     if not sp.synthetic:
-        lines += [f"bodies:     {bodies}"]
+        lines += [f"bodies:     {bodies}",
+                  f"data:       {data_summary(facts) or data_root}"]
     lines += [f"results:    {sp.results_dir}",
               f"MLflow:     {tracking_uri}  (experiment {sp.tasks[0].suite!r})",
               f"MLflow UI:  {ui_command(tracking_uri)}"]
