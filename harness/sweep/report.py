@@ -76,6 +76,7 @@ def dry_run_text(sp: SweepPlan) -> str:
              f"({prof.backbone_1d} / {prof.backbone_2d}), {prof.num_samples} trials and "
              f"{prof.seeds} seeds per cell, ASHA grace period {prof.grace_period} epochs",
              f"data: {sp.data_root or str(sp.synthetic_root) + ' (synthetic, generated on first use)'}",
+             f"trial time limit: {_limit_text(sp)}",
              "", "methods:"]
     t0 = sp.tasks[0]
     for m in sp.methods:
@@ -93,6 +94,20 @@ def dry_run_text(sp: SweepPlan) -> str:
     lines += ["", f"coverage ({n_cells} cells, {n_runs} trial runs):", coverage_matrix(sp),
               "", "dry run: nothing was run."]
     return "\n".join(lines)
+
+
+def _limit_text(sp: SweepPlan) -> str:
+    """The per-trial wall-clock limit of the plan (harness.engine.watchdog)."""
+    from harness.progress import format_duration
+
+    if sp.trial_timeout_given:
+        return (f"{format_duration(sp.trial_timeout)} per trial (--trial-timeout)"
+                if sp.trial_timeout else "none (--trial-timeout 0)")
+    limits = sorted({sp.profile.trial_timeout(sp.profile.epochs(t.defaults.epochs))
+                     for t in sp.tasks})
+    span = format_duration(limits[0]) + (f" to {format_duration(limits[-1])}"
+                                         if len(limits) > 1 else "")
+    return f"{span} per trial (the {sp.profile.name} profile's, by epochs; --trial-timeout to change)"
 
 
 def unavailable_warnings(sp: SweepPlan) -> list[str]:
