@@ -43,12 +43,12 @@ def banner(sp: SweepPlan, data_root: Path, tracking_uri: str) -> str:
     facts = list(sp.data_facts.values())
     # what the files are, read from them: a quick profile may run on real-looking files too
     all_synthetic = all(f.source == "synthetic" for f in facts)
-    data = "synthetic data in the suite's own format" if all_synthetic else \
-        f"data {data_summary(facts)}"
+    first = (f"{prof.name.upper()} PROFILE: synthetic data in the suite's own format "
+             f"({data_root}),") if all_synthetic else \
+        f"{prof.name.upper()} PROFILE on {data_root}, data {data_summary(facts)},"
     lines = []
     if sp.synthetic:
-        lines += ["=" * 78,
-                  f"{prof.name.upper()} PROFILE: {data} ({data_root}),",
+        lines += ["=" * 78, first,
                   f"bodies: {bodies};",
                   f"{prof.finetune_epochs} epochs, {prof.num_samples} trials and {prof.seeds} seeds "
                   f"per cell, floors (mean, ridge, persistence) beside the methods.",
