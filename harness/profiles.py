@@ -7,7 +7,7 @@ is the paper's 60 FA steps); the profile only scales budgets, the same way for e
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 
@@ -53,6 +53,17 @@ class Profile:
     #: the fine-tuning lr that a task's paper lr maps to (None: the paper lr itself); searched
     #: learning rates are scaled by the same factor, so the space keeps its shape around it
     finetune_lr: float | None = None
+    # ---- how long a trial may run (not part of the results: ``repr=False`` keeps them out of
+    # the cells' content keys, so a changed limit never reruns a finished cell) ---------------
+    #: per-trial wall-clock limit: ``timeout_base_s + timeout_per_epoch_s`` × fine-tuning epochs
+    timeout_base_s: float = field(default=900.0, repr=False)
+    timeout_per_epoch_s: float = field(default=60.0, repr=False)
+    #: a running trial that has not reported for this long gets a warning (at most half its limit)
+    stall_warning_s: float = field(default=300.0, repr=False)
+
+    def trial_timeout(self, epochs: int) -> float:
+        """Seconds a trial with ``epochs`` fine-tuning epochs may run before it is stopped."""
+        return self.timeout_base_s + self.timeout_per_epoch_s * max(1, int(epochs))
 
     def fa_steps(self, configured: int) -> int:
         """FA optimizer steps actually run for a configured count (0 stays 0)."""
@@ -105,14 +116,16 @@ PROFILES: dict[str, Profile] = {
         finetune_epochs=2, fa_scale=0.1, fld_scale=0.25, max_train_samples=16, max_eval_samples=8,
         source_samples=32, source_head_epochs=1, proxy_2d="synthetic-images",
         proxy_1d="synthetic-text", batch_size=8, num_samples=2, seeds=2, grace_period=1,
-        synthetic_size="tiny", stage_reuse=2, **CPU_RECIPE),
+        synthetic_size="tiny", stage_reuse=2, timeout_base_s=600.0, stall_warning_s=120.0,
+        **CPU_RECIPE),
     # the paper: RoBERTa-base / Swin-base, Table 9 epochs, 5000 proxy samples, 5 seeds
     "paper": Profile(
         name="paper", backbone_1d="roberta-base", backbone_2d="swin-base",
         finetune_epochs=None, fa_scale=1.0, fld_scale=1.0, max_train_samples=None,
         max_eval_samples=None, source_samples=5000, source_head_epochs=20, proxy_2d="cifar10",
         proxy_1d="conll2003", batch_size=None, num_samples=20, seeds=5, grace_period=20,
-        synthetic_size="medium", stage_reuse=4),
+        synthetic_size="medium", stage_reuse=4, timeout_base_s=3600.0, timeout_per_epoch_s=900.0,
+        stall_warning_s=3600.0),
 }
 
 

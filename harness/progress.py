@@ -91,6 +91,13 @@ class ProgressView:
             out.write(self.status(finished) + "\n")
         out.flush()
 
+    def warn(self, text: str) -> None:
+        """Print a warning line (e.g. a stalled trial) without breaking the status line."""
+        out = self.stream
+        out.write((_ERASE if self._pending_line else "") + text + "\n")
+        self._pending_line = False
+        out.flush()
+
     def close(self) -> None:
         """End the in-place status line so later output starts on a fresh line."""
         if self._pending_line:

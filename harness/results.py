@@ -36,12 +36,19 @@ COLUMNS: dict[str, str] = {
     "config_hash": "string",
     "config_json": "string",
     "data_source": "string",      # "real" or "synthetic"
+    "data_check": "string",       # real data: "verified" (published samples and md5) or "unverified"
+    "data_file": "string",        # the task's data file, as read
+    "data_bytes": "Int64",        # its size
+    "data_samples": "Int64",      # its sample count
+    "data_md5": "string",         # its md5 (when computed: harness.data.facts)
     "backbone": "string",
     "profile": "string",
     "mlflow_run_id": "string",
     "node_id": "string",
     "hostname": "string",
-    "git_commit": "string",
+    "git_commit": "string",       # HEAD, "+dirty" with changed or untracked code the cell ran
+    "method_hash": "string",      # sha256 (16 hex) of the method's source files
+    "method_files": "string",     # those files with their git state, e.g. "baselines/x.py (untracked)"
     "packages": "string",         # JSON: versions of torch, ray, ...
     "hardware": "string",         # e.g. "cpu x2" or "NVIDIA H200"
     "wall_seconds": "float64",

@@ -11,6 +11,7 @@ from ray.tune import Callback
 
 from harness.engine.plan import CellPlan, config_hash, done_marker
 from harness.engine.rows import TrialRecord, cell_rows, cell_summary, write_marker
+from harness.engine.watchdog import TIMEOUT_STATUS, active_watchdog
 from harness.keys import (CELL_KEY, CONFIG_HASH_TAG, ERROR_TAG, FINAL, PHASE_KEY, PHASE_TAG,
                           SEARCH, SEED_KEY, SEED_TAG, STATUS_TAG, TRIAL_ID_TAG, method_config,
                           unwrap)
@@ -166,12 +167,18 @@ class SweepCallback(Callback):
     def on_trial_start(self, iteration, trials, trial, **info):
         rec = self._record(trial)
         rec.started = time.time()
+        watchdog = active_watchdog()
+        if watchdog is not None:
+            watchdog.started_trial(trial.trial_id)
         self._open_run(rec)
         self.cell_state[rec.cell]["state"] = "final" if rec.phase == FINAL else "running"
         self._dirty = True
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
         rec = self._record(trial)
+        watchdog = active_watchdog()
+        if watchdog is not None:
+            watchdog.reported_trial(trial.trial_id)
         self._open_run(rec)
         rec.last = dict(result)
         rec.epochs = int(result.get("training_iteration", rec.epochs) or rec.epochs)
@@ -185,7 +192,13 @@ class SweepCallback(Callback):
     def _end(self, trial, status: str, error: str | None = None) -> None:
         rec = self._record(trial)
         plan = self.plans[rec.cell]
-        if rec.last.get("diverged"):
+        watchdog = active_watchdog()
+        if watchdog is not None:
+            watchdog.ended_trial(trial.trial_id)
+        if watchdog is not None and trial.trial_id in watchdog.expired:
+            # stopped by the per-trial limit: not a crash of the method, and not retried
+            status, error = TIMEOUT_STATUS, watchdog.expired[trial.trial_id]
+        elif rec.last.get("diverged"):
             status, error = "diverged", "the trial's loss or metric became non-finite or exploded"
         elif status == "ok" and rec.phase == SEARCH and rec.epochs < plan.max_t:
             status = "stopped"          # early-stopped by ASHA: a valid, shorter trial
@@ -206,6 +219,12 @@ class SweepCallback(Callback):
         self._end(trial, "failed", trial_error_text(trial))
 
     def on_step_end(self, iteration, trials, **info):
+        watchdog = active_watchdog()
+        if watchdog is not None:
+            watchdog.check({t.trial_id: (rec.cell, rec.phase if rec.phase == SEARCH
+                                         else f"final seed {rec.seed}")
+                            for t in trials if t.status == "RUNNING"
+                            for rec in [self.records.get(t.trial_id)] if rec is not None})
         now = time.time()
         if self.progress is not None and self._dirty and now - self._last_print >= self.print_every:
             self.progress(self.cell_state)

@@ -33,8 +33,10 @@ class TrialRecord:
     wall: float = 0.0
 
 
-def row_meta(cell, method, task, data_source: str, sweep: str, extra_tags: Mapping | None = None) -> dict:
-    """Static per-cell fields for rows and MLflow tags."""
+def row_meta(cell, method, task, data_source: str, sweep: str, extra_tags: Mapping | None = None,
+             data=None) -> dict:
+    """Static per-cell fields for rows and MLflow tags (``data``: the task's
+    :class:`~harness.data.facts.DataFacts`, when known)."""
     row = {"sweep": sweep, "suite": cell.suite, "task": task.name, "task_version": task.version,
            "method": method.name, "method_version": method.version, "variant_of": method.variant_of,
            "metric": task.metric.name, "direction": task.metric.direction,
@@ -43,9 +45,14 @@ def row_meta(cell, method, task, data_source: str, sweep: str, extra_tags: Mappi
            "backbone": (cell.profile.backbone(task.modality)
                         if getattr(method, "uses_body", True) else None),
            "role": getattr(method, "role", "method"), "profile": cell.profile.name,
-           "hostname": provenance.hostname(), "git_commit": provenance.git_commit(),
+           "hostname": provenance.hostname(), **provenance.method_provenance(method),
            "packages": provenance.package_versions(), "hardware": provenance.hardware()}
+    if data is not None:
+        row.update(data.row())
     tags = {tag(f): (row[f] if row[f] is not None else "none") for f in CELL_TAG_FIELDS}
+    if data is not None:
+        tags[tag("data")] = data.label                  # e.g. "real (unverified)"
+    tags[tag("method_hash")] = row["method_hash"]      # which code of the method ran
     tags |= dict(extra_tags or {})
     return {"task": task.name, "method": method.name, "row": row, "tags": tags}
 

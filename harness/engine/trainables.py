@@ -23,19 +23,26 @@ def _trial_inputs(config: Mapping[str, Any], cells: Mapping[str, tuple]):
 
 def sweep_trainable(config: dict, cells: Mapping[str, tuple] = None) -> None:
     """The light path: one worker, in the (reused) Tune trial actor."""
+    from ray import tune
+
+    from harness.engine.watchdog import enrol_trial
     from harness.trial.loop import tune_trainable   # sets the trial's torch threads
 
+    enrol_trial(tune.get_context().get_trial_id())   # first: the data fetch below may hang too
     cell, method, data, trial_config = _trial_inputs(config, cells)
     tune_trainable(trial_config, cell=cell, method=method, data=data)
 
 
 def sweep_train_loop(config: dict, cells: Mapping[str, tuple] = None) -> None:
     """The data-parallel path: every TorchTrainer worker runs the same loop."""
+    import ray.train
     import torch
 
+    from harness.engine.watchdog import enrol_trial
     from harness.trial.loop import trial_body
     from harness.trial.session import TrainSession
 
+    enrol_trial(ray.train.get_context().get_trial_id())   # every rank: all are stopped together
     cell, method, data, trial_config = _trial_inputs(config, cells)
     torch.set_num_threads(max(1, int(cell.cpus_per_trial)))
     trial_body(TrainSession(), cell, method, data, trial_config)

@@ -116,6 +116,9 @@ class Leaderboard:
     floors: list[MethodRow] = field(default_factory=list)   # reference predictors, unranked
     backbones: list[str] = field(default_factory=list)      # bodies of the ranked rows
     resolved: dict[str, bool] = field(default_factory=dict)  # task key -> resolved (floors.py)
+    #: task -> "verified" / "unverified" / "unchecked": whether its rows' data files were checked
+    #: against the published ones (the rows' ``data_check``; harness.data.facts)
+    data_checks: dict[str, str] = field(default_factory=dict)
 
     def summary_lines(self) -> list[str]:
         """Floors, resolution and significance verdicts (printed before the table)."""
@@ -498,7 +501,15 @@ def build_leaderboard(df: pd.DataFrame, data_source: str = "real", *,
                        significance=sig, reference=refs, reference_name=ref_name,
                        other_sources=[s for s in all_sources if s != data_source],
                        excluded_from_test=excluded, floors=floors, resolved=resolved,
-                       backbones=sorted({b for b in used["backbone"] if b}))
+                       backbones=sorted({b for b in used["backbone"] if b}),
+                       data_checks={t: _data_check(set(g)) for t, g in
+                                    rows.groupby("task")["data_check"]} if len(rows) else {})
+
+
+def _data_check(values: set[str]) -> str:
+    if values == {"verified"}:
+        return "verified"
+    return "unverified" if "unverified" in values else "unchecked"
 
 
 def build_leaderboards(df: pd.DataFrame, *, data_source: str | None = None,
@@ -517,13 +528,21 @@ def build_leaderboards(df: pd.DataFrame, *, data_source: str | None = None,
 # ---------------------------------------------------------------------------------------------
 # caption
 
-_SOURCE_WORDS = {"real": "real (the PDEBench files)",
-                 "synthetic": "synthetic (generated stand-ins, not PDEBench data)"}
+_SOURCE_WORDS = {"synthetic": "synthetic (generated stand-ins, not PDEBench data)"}
 
 
 def _caption_lines(lb: Leaderboard) -> list[str]:
     lines = []
     ds = _SOURCE_WORDS.get(lb.data_source, lb.data_source)
+    if lb.data_source == "real":
+        # the file names alone do not make the PDEBench files: say what was checked
+        checks = lb.data_checks
+        other = sorted(t for t, c in checks.items() if c != "verified")
+        ds = ("real (verified: every file has PDEBench's published sample count and md5)"
+              if checks and not other else
+              f"real (unverified: the files of {', '.join(other) or 'these tasks'} were not "
+              f"matched against PDEBench's published sample count and md5, see the rows' "
+              f"data_check, data_samples and data_md5)")
     others = (f" This results table also has {', '.join(lb.other_sources)} results: they have "
               "their own leaderboard." if lb.other_sources else "")
     lines.append(f"Data source: {ds}. Each data source gets its own leaderboard; real and "

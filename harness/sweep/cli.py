@@ -41,6 +41,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers-per-trial", type=int, default=1,
                    help=">1 runs each trial as a data-parallel Ray Train TorchTrainer")
     p.add_argument("--max-failures", type=int, default=1, help="retries of a trial that raises")
+    p.add_argument("--trial-timeout", default=None, metavar="SECONDS",
+                   help="wall-clock limit per trial (e.g. 900, 15m, 2h; 0: none); a trial past "
+                        "it is stopped with status 'timeout' and not retried (default: the "
+                        "profile's, scaled to its epochs)")
     p.add_argument("--address", default=None, help="an existing Ray cluster (e.g. auto, ray://...)")
     p.add_argument("--storage", default=None, help="Ray results storage: a shared folder or URI")
     p.add_argument("--tracking-uri", default=None, help="MLflow tracking URI (default: sqlite store)")
@@ -52,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--retry-failed", action="store_true",
                    help="run again the cells that ended with failed runs (their earlier rows move "
                         "to results/superseded/, kept)")
+    p.add_argument("--drop-cell", action="append", default=None, metavar="TASK/METHOD",
+                   help="leave a cell out of this run (e.g. one that hung), also when resuming "
+                        "an interrupted sweep; repeat or comma-separate for several")
     p.add_argument("--dry-run", action="store_true", help="print the plan and coverage, run nothing")
     return p
 

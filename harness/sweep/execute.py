@@ -7,7 +7,7 @@ from typing import Any, Callable
 
 from harness.engine.plan import done_marker
 from harness.keys import ATTEMPT_TAG
-from harness.sweep.parts import cell_failed, resume_plan, retire_failed
+from harness.sweep.parts import cell_failed, earlier_attempts, resume_plan, retire_failed
 from harness.sweep.planning import CellEntry, SweepPlan, interleaved, plan_cells
 
 
@@ -62,6 +62,8 @@ def prepare_work(args, sp: SweepPlan, data_root: Path, storage: str) -> SweepWor
         todo.append(c)
     attempts = retire_failed(sp.sweep_dir, sp.results_dir, retry) if retry else {}
     part, restore_path = resume_plan(sp.sweep_dir, storage, sp.name, todo, sp.results_dir)
+    for key, n in earlier_attempts(sp.sweep_dir, part, [c.key for c in todo]).items():
+        attempts[key] = attempts.get(key, 1) + n     # a cell restarted after a left part
     work = SweepWork(data_root, storage, interleaved(sp, todo), done_before, part, restore_path)
     # search data (train + val only) is read once per task and shared with every trial
     tasks = {c.task.name: c.task for c in work.todo}
@@ -74,7 +76,8 @@ def prepare_work(args, sp: SweepPlan, data_root: Path, storage: str) -> SweepWor
         if c.key in done_before:
             continue
         meta = row_meta(cell, c.method, c.task, work.search_data[c.task.name].source, sp.name,
-                        {ATTEMPT_TAG: attempts[c.key]} if c.key in attempts else None)
+                        {ATTEMPT_TAG: attempts[c.key]} if c.key in attempts else None,
+                        data=sp.data_facts.get(c.task.name))
         work.meta[c.key] = dict(meta, content=c.content, attempt=attempts.get(c.key, 1))
     return work
 
@@ -84,6 +87,7 @@ def execute(args, sp: SweepPlan, work: SweepWork, tracker, sweep_run: str,
     """Run the work's cells in one Tune experiment (new, or the interrupted one resumed)."""
     from harness.engine.registry import FinalDataLoader
     from harness.engine.run import run_cells
+    from harness.engine.watchdog import trial_limits
     from harness.studies import storage_url
     from harness.sweep.ray_session import trial_slots
 
@@ -98,4 +102,6 @@ def execute(args, sp: SweepPlan, work: SweepWork, tracker, sweep_run: str,
               workers=args.workers_per_trial, cpus=args.cpus_per_trial or 1.0,
               gpus=args.gpus_per_trial or 0.0, tracker=tracker, sweep_run_id=sweep_run,
               progress=progress, restore_path=work.restore_path,
-              study_storage=storage_url(sp.sweep_dir))
+              study_storage=storage_url(sp.sweep_dir),
+              limits=trial_limits({c.key: (sp.profile, c.plan.max_t) for c in work.todo},
+                                  sp.trial_timeout, sp.trial_timeout_given))

@@ -82,6 +82,10 @@ def resume_plan(sweep_dir: Path, storage: str, name: str, todo: Iterable, result
     finished trials, MLflow runs), provided every unfinished cell is planned exactly as before;
     otherwise the difference is shown and a new ``--name`` suggested. Cells added to a sweep whose
     parts are all finished run in a new part.
+
+    Leaving cells out (narrower ``--tasks``/``--methods``, or ``--drop-cell`` for a cell that
+    hung) is allowed: the interrupted part is left as it is, its finished cells keep their rows,
+    and the other unfinished cells start again in a new part.
     """
     from ray import tune
 
@@ -92,7 +96,13 @@ def resume_plan(sweep_dir: Path, storage: str, name: str, todo: Iterable, result
     if last is not None:
         unfinished = _unfinished(last, results_dir)
         path = f"{storage.rstrip('/')}/{last['tune_name']}"
-        if unfinished and tune.Tuner.can_restore(path):
+        dropped = sorted(set(unfinished) - set(current))
+        if unfinished and dropped and not plan_diff({k: v for k, v in unfinished.items()
+                                                     if k in current}, current):
+            print(f"left out of the interrupted run: {', '.join(dropped)}; its other "
+                  f"{len(unfinished) - len(dropped)} unfinished cell(s) start again in a new "
+                  f"part (finished cells keep their rows)", flush=True)
+        elif unfinished and tune.Tuner.can_restore(path):
             diff = plan_diff(unfinished, current)
             if diff:
                 raise PlanChanged(
@@ -105,6 +115,14 @@ def resume_plan(sweep_dir: Path, storage: str, name: str, todo: Iterable, result
         saved["parts"].append({"tune_name": tune_name, "cells": current})
         save_plan(plan_file, saved)
     return tune_name, None
+
+
+def earlier_attempts(sweep_dir: Path, part: str, keys: Iterable[str]) -> dict[str, int]:
+    """Cell -> how many parts other than ``part`` list it: each was an interrupted attempt that
+    was left (see :func:`resume_plan`), so this run's MLflow runs of the cell are new ones."""
+    parts = load_plan(sweep_dir / PLAN_FILE)["parts"]
+    counts = {k: sum(1 for p in parts if p["tune_name"] != part and k in p["cells"]) for k in keys}
+    return {k: n for k, n in counts.items() if n}
 
 
 def plan_diff(before: dict, now: dict) -> str:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,11 @@ class SweepPlan:
     runs: Path                         # --runs-dir, resolved
     data_root: Path | None             # --data-root; None: synthetic data under runs/data
     coverage: dict[tuple[str, str], str]   # (task, method) -> "planned" | "skip: <why>"
+    #: --trial-timeout in seconds (None: no limit), and whether it was given (else: the profile's)
+    trial_timeout: float | None = None
+    trial_timeout_given: bool = False
+    #: task -> what its data file is (harness.data.facts.DataFacts), filled by ensure_data
+    data_facts: dict = field(default_factory=dict)
 
     @property
     def sweep_dir(self) -> Path:
@@ -76,6 +81,10 @@ def plan_sweep(args) -> SweepPlan:
                              ("--num-samples", args.num_samples, 1), ("--seeds", args.seeds, 0)):
         if value is not None and value < low:
             raise SystemExit(f"{flag} must be at least {low}, got {value}")
+    from harness.engine.watchdog import parse_duration
+
+    raw_timeout = getattr(args, "trial_timeout", None)
+    trial_timeout = parse_duration(raw_timeout)       # ValueError: exit 2 naming the value
     profile = profile.with_overrides(num_samples=args.num_samples, seeds=args.seeds,
                                      stage_reuse=args.stage_reuse)
     tasks = select_tasks(args.suite, args.tasks)
@@ -98,10 +107,29 @@ def plan_sweep(args) -> SweepPlan:
         for m in methods:
             ok, why = m.supports(t)
             coverage[(t.name, m.name)] = "planned" if ok else f"skip: {why}"
+    for cell in dropped_cells(getattr(args, "drop_cell", None), coverage):
+        coverage[cell] = "skip: left out (--drop-cell)"
     return SweepPlan(profile=profile, tasks=tasks, methods=methods,
                      broken={n: e for n, e in entries.items() if not e.available},
                      name=args.name or f"{args.suite}-{profile.name}",
-                     runs=Path(args.runs_dir).resolve(), data_root=data_root, coverage=coverage)
+                     runs=Path(args.runs_dir).resolve(), data_root=data_root, coverage=coverage,
+                     trial_timeout=trial_timeout, trial_timeout_given=raw_timeout is not None)
+
+
+def dropped_cells(values: list[str] | None, coverage: dict[tuple[str, str], str]
+                  ) -> list[tuple[str, str]]:
+    """(task, method) of each ``--drop-cell TASK/METHOD`` (``:`` also separates; commas list
+    several); a cell the sweep does not have raises ValueError naming it and the cells it has."""
+    out = []
+    for value in values or []:
+        for item in filter(None, (v.strip() for v in value.split(","))):
+            task, sep, method = item.replace(":", "/").partition("/")
+            if not sep or (task, method) not in coverage:
+                have = ", ".join(f"{t}/{m}" for (t, m), c in coverage.items() if c == "planned")
+                raise ValueError(f"--drop-cell {item!r}: expected TASK/METHOD, one of this "
+                                 f"sweep's cells: {have}")
+            out.append((task, method))
+    return out
 
 
 def plan_cells(sp: SweepPlan) -> list[CellEntry]:
@@ -126,11 +154,25 @@ def interleaved(sp: SweepPlan, cells: list[CellEntry]) -> list[CellEntry]:
 
 
 def ensure_data(sp: SweepPlan, log=print) -> Path:
-    """The data root to read; in the quick profile, synthetic files are generated on first use."""
+    """The data root to read; in the quick profile, synthetic files are generated on first use.
+    Also records what each task's file is (``sp.data_facts``: size, samples, md5, verified)."""
+    root = sp.data_root if sp.data_root is not None else _synthetic_data(sp, log)
+    from harness.data.facts import describe_data
+
+    for t in sp.tasks:
+        try:
+            facts = describe_data(t, root, md5_cache=sp.runs / "data" / "md5-cache.json", log=log)
+        except DataError:
+            continue          # reading the task's data says what is wrong, in its own words
+        if facts is not None:
+            sp.data_facts[t.name] = facts
+    return root
+
+
+def _synthetic_data(sp: SweepPlan, log) -> Path:
+    """The synthetic data root, with the files that are missing generated (first use only)."""
     from harness.data.readers import find_file
 
-    if sp.data_root is not None:
-        return sp.data_root
     root = sp.synthetic_root
     missing = []
     for t in sp.tasks:

@@ -35,23 +35,32 @@ def banner(sp: SweepPlan, data_root: Path, tracking_uri: str) -> str:
     from harness.tracking import ui_command
     from recraft.presets import describe_backbone
 
+    from harness.data.facts import data_summary
+
     prof = sp.profile
     modalities = sorted({t.modality for t in sp.tasks})
     bodies = ", ".join(f"{m.upper()} {describe_backbone(prof.backbone(m))}" for m in modalities)
+    facts = list(sp.data_facts.values())
+    # what the files are, read from them: a quick profile may run on real-looking files too
+    all_synthetic = all(f.source == "synthetic" for f in facts)
+    first = (f"{prof.name.upper()} PROFILE: synthetic data in the suite's own format "
+             f"({data_root}),") if all_synthetic else \
+        f"{prof.name.upper()} PROFILE on {data_root}, data {data_summary(facts)},"
     lines = []
     if sp.synthetic:
-        lines += ["=" * 78,
-                  f"{prof.name.upper()} PROFILE: synthetic data in the suite's own format ({data_root}),",
+        lines += ["=" * 78, first,
                   f"bodies: {bodies};",
                   f"{prof.finetune_epochs} epochs, {prof.num_samples} trials and {prof.seeds} seeds "
                   f"per cell, floors (mean, ridge, persistence) beside the methods.",
-                  "Small synthetic problems and tiny bodies: not the paper's results.",
+                  ("Small synthetic problems and tiny bodies" if all_synthetic else
+                   "Small budgets and tiny bodies") + ": not the paper's results.",
                   "The real thing: python -m harness.data download --suite pdebench --root data/pdebench",
                   "                python -m harness.sweep --suite pdebench --profile paper "
                   "--data-root data/pdebench",
                   "=" * 78]
     if not sp.synthetic:
-        lines += [f"bodies:     {bodies}"]
+        lines += [f"bodies:     {bodies}",
+                  f"data:       {data_summary(facts) or data_root}"]
     lines += [f"results:    {sp.results_dir}",
               f"MLflow:     {tracking_uri}  (experiment {sp.tasks[0].suite!r})",
               f"MLflow UI:  {ui_command(tracking_uri)}"]
@@ -67,6 +76,7 @@ def dry_run_text(sp: SweepPlan) -> str:
              f"({prof.backbone_1d} / {prof.backbone_2d}), {prof.num_samples} trials and "
              f"{prof.seeds} seeds per cell, ASHA grace period {prof.grace_period} epochs",
              f"data: {sp.data_root or str(sp.synthetic_root) + ' (synthetic, generated on first use)'}",
+             f"trial time limit: {_limit_text(sp)}",
              "", "methods:"]
     t0 = sp.tasks[0]
     for m in sp.methods:
@@ -84,6 +94,20 @@ def dry_run_text(sp: SweepPlan) -> str:
     lines += ["", f"coverage ({n_cells} cells, {n_runs} trial runs):", coverage_matrix(sp),
               "", "dry run: nothing was run."]
     return "\n".join(lines)
+
+
+def _limit_text(sp: SweepPlan) -> str:
+    """The per-trial wall-clock limit of the plan (harness.engine.watchdog)."""
+    from harness.progress import format_duration
+
+    if sp.trial_timeout_given:
+        return (f"{format_duration(sp.trial_timeout)} per trial (--trial-timeout)"
+                if sp.trial_timeout else "none (--trial-timeout 0)")
+    limits = sorted({sp.profile.trial_timeout(sp.profile.epochs(t.defaults.epochs))
+                     for t in sp.tasks})
+    span = format_duration(limits[0]) + (f" to {format_duration(limits[-1])}"
+                                         if len(limits) > 1 else "")
+    return f"{span} per trial (the {sp.profile.name} profile's, by epochs; --trial-timeout to change)"
 
 
 def unavailable_warnings(sp: SweepPlan) -> list[str]:
@@ -139,6 +163,7 @@ def progress_printer(sp: SweepPlan, done_before: set[str], total_trials: int):
         view.show(coverage_matrix(sp, full), finished_trials(states))
 
     show.close = view.close
+    show.warn = view.warn            # stalled and timed-out trials (harness.engine.watchdog)
     return show
 
 
