@@ -1,0 +1,152 @@
+"""Tracking that never stops a sweep: bounded waits, one-line warnings, and a note of what is behind.
+
+The results table is the sweep's source of truth and MLflow its browsing view, so an MLflow outage
+must cost the view, never the results. :class:`GuardedTracker` wraps a :class:`Tracker` for the
+sweep's driver:
+
+* every call is bounded: MLflow's HTTP client waits at most :data:`HTTP_DEFAULTS` (its own
+  ``MLFLOW_HTTP_REQUEST_*`` variables, set only where the user has not set them), and the tracker's
+  retry policy is :data:`SWEEP_RETRY` (a few tries within seconds, not minutes);
+* a call that still fails returns ``None`` instead of raising, prints one warning line, and writes
+  ``tracking-behind.json`` in the sweep folder;
+* while the server is down, calls are skipped without waiting, and every ``retry_after_s`` one call
+  is tried again; the first that works prints "answers again".
+
+What was not logged is logged by the next run of the same sweep, from the results table
+(:func:`harness.engine.catchup.catch_up`), which removes the note once MLflow has everything.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, MutableMapping
+
+from harness.tracking.retry import RetryPolicy, _is_transient
+
+#: MLflow's own HTTP settings for a sweep (defaults 120 s timeout and 7 retries with backoff, which
+#: made one call to a dead server block for about four minutes)
+HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_TIMEOUT": "10",
+                 "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
+                 "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1"}
+#: the tracker's retries on top of MLflow's: a few tries, all within seconds
+SWEEP_RETRY = RetryPolicy(attempts=3, base_delay_s=0.5, max_delay_s=2.0, deadline_s=15.0)
+BEHIND_FILE = "tracking-behind.json"
+
+
+def bound_http_waits(env: MutableMapping[str, str] = os.environ) -> None:
+    """Set :data:`HTTP_DEFAULTS` in ``env`` where the user has not set them."""
+    for key, value in HTTP_DEFAULTS.items():
+        env.setdefault(key, value)
+
+
+def _one_line(exc: BaseException, limit: int = 240) -> str:
+    text = str(exc).strip().splitlines()
+    head = text[0] if text else ""
+    return f"{type(exc).__name__}: {head}"[:limit]
+
+
+class GuardedTracker:
+    """A :class:`Tracker` whose calls never raise: a failed call returns None, says so in one line
+    and marks the sweep's tracking as behind (see the module docstring).
+
+    Attributes other than methods (``experiment_id``, ``tracking_uri`` ...) are the tracker's own.
+    """
+
+    def __init__(self, tracker, behind_file: str | os.PathLike | None = None, *,
+                 retry_after_s: float = 30.0,
+                 warn: Callable[[str], None] | None = None) -> None:
+        self._tracker = tracker
+        self._behind_file = Path(behind_file) if behind_file is not None else None
+        self._retry_after_s = retry_after_s
+        self._warn = warn or (lambda line: print(line, file=sys.stderr, flush=True))
+        self.down_since: float | None = None      # monotonic time of the failure that began it
+        self._next_try = 0.0
+        self.failed = 0                           # calls that failed
+        self.skipped = 0                          # calls not tried while the server was down
+        self.first_error: str | None = None
+
+    @property
+    def tracker(self):
+        """The wrapped :class:`Tracker`."""
+        return self._tracker
+
+    @property
+    def behind(self) -> bool:
+        """Whether something this run meant to log is not in MLflow."""
+        return bool(self.failed or self.skipped)
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._tracker, name)
+        if not callable(attr):
+            return attr
+
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            return self.call(name, attr, *args, **kwargs)
+
+        return guarded
+
+    def call(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """``fn(*args, **kwargs)``, or None when tracking is down or the call fails."""
+        now = time.monotonic()
+        if self.down_since is not None and now < self._next_try:
+            self.skipped += 1
+            return None
+        try:
+            out = fn(*args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - no tracking error may stop the sweep
+            self._failed(what, exc)
+            return None
+        if self.down_since is not None:
+            self._warn(f"tracking: MLflow at {self._uri()} answers again after "
+                       f"{time.monotonic() - self.down_since:.0f} s; {self.skipped + self.failed} "
+                       "call(s) missed meanwhile are logged by the next run of this sweep")
+            self.down_since = None
+        return out
+
+    def summary(self) -> str:
+        """One line for the end of the run: what is behind and how to catch it up ('' if nothing)."""
+        if not self.behind:
+            return ""
+        return (f"tracking is behind: {self.failed} MLflow call(s) failed and {self.skipped} were "
+                f"skipped while {self._uri()} did not answer (first: {self.first_error}); every "
+                f"result is in the results table; run the same command again with the server up "
+                f"to log what is missing in MLflow (no run is duplicated)")
+
+    # .. internals .............................................................................
+    def _uri(self) -> str:
+        return str(getattr(self._tracker, "tracking_uri", "?"))
+
+    def _failed(self, what: str, exc: Exception) -> None:
+        self.failed += 1
+        line = _one_line(exc)
+        if self.first_error is None:
+            self.first_error = f"{what}: {line}"
+        self._note_behind()
+        outage = _is_transient(exc, remote=bool(getattr(self._tracker, "remote", False)))
+        if not outage:
+            self._warn(f"warning: tracking: MLflow refused {what} ({line}); the sweep goes on and "
+                       "its results table is complete")
+            return
+        if self.down_since is None:
+            self.down_since = time.monotonic()
+            self._warn(f"warning: tracking: MLflow at {self._uri()} does not answer ({what}: {line}); "
+                       "the sweep goes on and writes every result to its results table; MLflow is "
+                       f"retried every {self._retry_after_s:.0f} s and caught up by a rerun")
+        self._next_try = time.monotonic() + self._retry_after_s
+
+    def _note_behind(self) -> None:
+        if self._behind_file is None or self._behind_file.exists():
+            return
+        try:
+            self._behind_file.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self._behind_file.with_suffix(".tmp")
+            tmp.write_text(json.dumps({"since": datetime.now(timezone.utc).isoformat(),
+                                       "tracking_uri": self._uri(),
+                                       "first_error": self.first_error}, indent=1))
+            tmp.replace(self._behind_file)
+        except OSError:
+            pass   # the note is a courtesy: the catch-up checks MLflow against the table anyway
