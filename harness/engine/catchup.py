@@ -102,11 +102,10 @@ def catch_up(tracker, sweep_run: str, rows: pd.DataFrame,
         state = "failed" if failed else "done"
         if not todo and _complete(cell):
             continue
-        first = cell_rows.iloc[0].to_dict()
-        cell_id = tracker.cell_run(sweep_run, task, method,
-                                   tags=_cell_tags(first, attempts.get(key, 1)), run_key=ckey)
+        cell_tags = _cell_tags(cell_rows.iloc[0].to_dict(), attempts.get(key, 1))
+        cell_id = tracker.cell_run(sweep_run, task, method, tags=cell_tags, run_key=ckey)
         for tkey, group in todo:
-            _log_trial(tracker, cell_id, tkey, group)
+            _log_trial(tracker, cell_id, tkey, group, cell_tags)
             done.trials += 1
         if not _complete(cell) or todo:
             tracker.set_tags(cell_id, {STATUS_TAG: state, CAUGHT_UP_TAG: "1"})
@@ -115,12 +114,13 @@ def catch_up(tracker, sweep_run: str, rows: pd.DataFrame,
     return done
 
 
-def _log_trial(tracker, cell_id: str, run_key: str, group: pd.DataFrame) -> None:
+def _log_trial(tracker, cell_id: str, run_key: str, group: pd.DataFrame,
+               cell_tags: Mapping[str, Any]) -> None:
     """Create or reopen one trial's run and log what its rows say, then close it."""
     first = group.iloc[0]
     phase, seed = str(first["phase"]), int(first["seed"]) if not pd.isna(first["seed"]) else 0
     config = json.loads(first["config_json"]) if isinstance(first["config_json"], str) else {}
-    tags = {PHASE_TAG: phase, CONFIG_HASH_TAG: first["config_hash"],
+    tags = {**cell_tags, PHASE_TAG: phase, CONFIG_HASH_TAG: first["config_hash"],
             TRIAL_ID_TAG: first["trial_id"], CAUGHT_UP_TAG: "1"}
     if phase == FINAL:
         name = f"final-seed-{seed}"

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import time
 from datetime import datetime, timezone
@@ -44,9 +45,14 @@ def bound_http_waits(env: MutableMapping[str, str] = os.environ) -> None:
 
 
 def _one_line(exc: BaseException, limit: int = 240) -> str:
-    text = str(exc).strip().splitlines()
-    head = text[0] if text else ""
-    return f"{type(exc).__name__}: {head}"[:limit]
+    """The error in one short line; a connection failure as its cause ("[Errno 111] Connection
+    refused"), not MLflow's and urllib3's nested retry messages."""
+    text = str(exc).strip()
+    cause = re.search(r"\[Errno -?\d+\][^\"')]*|Read timed out|Connection aborted", text)
+    if cause:
+        return f"{type(exc).__name__}: {cause.group(0).strip()}"[:limit]
+    lines = text.splitlines()
+    return f"{type(exc).__name__}: {lines[0] if lines else ''}"[:limit]
 
 
 class GuardedTracker:
