@@ -8,7 +8,7 @@ import time
 from harness.data.errors import DataError
 from harness.sweep.execute import execute, prepare_work
 from harness.sweep.planning import ensure_data, plan_sweep
-from harness.sweep.preflight import sweep_preflight
+from harness.sweep.preflight import planned_bodies, sweep_preflight
 from harness.sweep.ray_session import start_ray
 from harness.sweep.report import (banner, dry_run_text, failed_cells, finish_leaderboard,
                                   progress_printer, run_table_hint, unavailable_warnings)
@@ -91,7 +91,7 @@ def run(args) -> int:
         return 2
     # a multi-node cluster needs storage and tracking every node can reach: check before starting
     issues = preflight(args.address, storage, tracking_uri, cache_dir=str(sp.sweep_dir / "cache"),
-                       data_root=str(data_root))
+                       data_root=str(data_root), bodies=planned_bodies(sp))
     if issues:
         print(format_issues(issues), file=sys.stderr, flush=True)
     if has_errors(issues):

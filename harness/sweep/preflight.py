@@ -25,29 +25,11 @@ def planned_bodies(sp: SweepPlan) -> dict[str, list[str]]:
     return dict(bodies)
 
 
-def body_issue(name: str, cells: list[str], problem: str, node: str | None = None) -> ClusterIssue:
-    """The issue for a body whose weights are missing (``problem``: the BackboneNotFound text)."""
-    lines = problem.strip().splitlines()
-    where = f" on {node}" if node else ""
-    shown = ", ".join(cells[:4]) + (f" and {len(cells) - 4} more" if len(cells) > 4 else "")
-    return ClusterIssue(
-        ERROR, f"{lines[0]}{where}",
-        f"{len(cells)} planned cell(s) load this body ({shown}); every one of their trials would "
-        "fail. Looked in: " + "; ".join(ln.strip()[2:] for ln in lines[1:] if ln.startswith("  - ")),
-        "\n".join(ln for ln in lines[1:] if ln.startswith("  *")) or "see the message above",
-        node=node)
-
-
 def check_bodies(bodies: dict[str, list[str]]) -> list[ClusterIssue]:
     """One issue per planned body whose weights are not on this machine."""
-    from recraft.backbones import backbone_problem
+    from harness.cluster.bodies import local_body_issues
 
-    issues = []
-    for name, cells in sorted(bodies.items()):
-        problem = backbone_problem(name)
-        if problem:
-            issues.append(body_issue(name, cells, problem))
-    return issues
+    return local_body_issues(bodies)
 
 
 def data_problem(task, data_root: Path) -> str | None:
