@@ -211,3 +211,22 @@ def test_catch_up_logs_what_the_table_has_once(tmp_path):
     assert catch_up(tracker, sweep, rows).trials == 1
     assert tracker.get_run(open_one).info.status == "FINISHED"
     assert len(tracker._search("tags.`harness.kind` = 'trial'")) == 4
+
+
+def test_guarded_tracker_says_when_the_server_answers_again():
+    class Flaky:
+        tracking_uri, remote, fails = "http://127.0.0.1:9", True, 1
+
+        def set_tags(self, run_id, tags):
+            if Flaky.fails:
+                Flaky.fails -= 1
+                raise ConnectionError("[Errno 111] Connection refused")
+            return "ok"
+
+    lines: list[str] = []
+    guarded = GuardedTracker(Flaky(), None, retry_after_s=0, warn=lines.append)
+    assert guarded.set_tags("r", {}) is None and guarded.down_since is not None
+    assert guarded.set_tags("r", {}) == "ok" and guarded.down_since is None
+    assert len(lines) == 2 and "answers again" in lines[1] and guarded.behind
+    guarded.reset()
+    assert not guarded.behind and guarded.summary() == ""

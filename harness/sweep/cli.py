@@ -133,8 +133,10 @@ def open_sweep_run(args, sp, tracking_uri: str):
 def publish(args, sp, work, tracker, sweep_run: str, tracking_uri: str, t0: float) -> int:
     """Consolidate the results, write the leaderboard, print the summary; the exit code."""
     from harness.results import read_results, write_table
+    from harness.sweep.tracking import catch_up_if_back
     from harness.tracking import ui_command
 
+    catch_up_if_back(tracker, sweep_run, sp)      # MLflow fell behind and answers again
     df = read_results(sp.results_dir)
     df = df[df["sweep"] == sp.name]
     write_table(df, sp.sweep_dir / "results.parquet")

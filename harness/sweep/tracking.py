@@ -20,8 +20,13 @@ def open_tracking(args, sp: SweepPlan, tracking_uri: str):
     from harness.tracking import KIND_TAG, Tracker
     from harness.tracking.guard import SWEEP_RETRY, GuardedTracker, _one_line
 
+    from harness.tracking.store import _is_remote
+
     try:
-        tracker = Tracker(tracking_uri, args.suite, retry=SWEEP_RETRY)
+        # a server: a few tries within seconds; a local sqlite store keeps the default policy,
+        # whose longer deadline rides out "database is locked" while a UI reads it
+        tracker = Tracker(tracking_uri, args.suite,
+                          retry=SWEEP_RETRY if _is_remote(tracking_uri) else None)
         sweep_run = tracker.sweep_run(sp.name, tags={tag("suite"): args.suite,
                                                      tag("profile"): sp.profile.name,
                                                      KIND_TAG: "sweep"},
@@ -69,3 +74,15 @@ def catch_up_tracking(tracker, sweep_run: str, sp: SweepPlan) -> None:
         print(f"tracking: caught MLflow up from the results table: {done.trials} trial run(s) and "
               f"{done.cells} cell run(s) logged that an earlier run could not", flush=True)
     note.unlink(missing_ok=True)
+
+
+def catch_up_if_back(tracker, sweep_run: str, sp: SweepPlan) -> None:
+    """At the end of a run whose MLflow fell behind: if the server answers again, log what was
+    missed now instead of leaving it to the next run."""
+    from harness.engine.catchup import behind_note
+
+    if not getattr(tracker, "behind", False) or tracker.down_since is not None:
+        return
+    catch_up_tracking(tracker.tracker, sweep_run, sp)
+    if not behind_note(sp.sweep_dir).exists():
+        tracker.reset()

@@ -9,8 +9,10 @@ sweep's driver:
   retry policy is :data:`SWEEP_RETRY` (a few tries within seconds, not minutes);
 * a call that still fails returns ``None`` instead of raising, prints one warning line, and writes
   ``tracking-behind.json`` in the sweep folder;
-* while the server is down, calls are skipped without waiting, and every ``retry_after_s`` one call
-  is tried again; the first that works prints "answers again".
+* while the server is down, calls are skipped without waiting, and every ``retry_after_s`` (60 s)
+  one call is tried again; the first that works prints "answers again". (A server that accepts
+  connections and never answers costs each such try up to ~35 s of the driver's time: 10 s HTTP
+  timeout, one HTTP retry, within the tracker's 15 s deadline.)
 
 What was not logged is logged by the next run of the same sweep, from the results table
 (:func:`harness.engine.catchup.catch_up`), which removes the note once MLflow has everything.
@@ -63,7 +65,7 @@ class GuardedTracker:
     """
 
     def __init__(self, tracker, behind_file: str | os.PathLike | None = None, *,
-                 retry_after_s: float = 30.0,
+                 retry_after_s: float = 60.0,
                  warn: Callable[[str], None] | None = None) -> None:
         self._tracker = tracker
         self._behind_file = Path(behind_file) if behind_file is not None else None
@@ -112,6 +114,11 @@ class GuardedTracker:
                        "call(s) missed meanwhile are logged by the next run of this sweep")
             self.down_since = None
         return out
+
+    def reset(self) -> None:
+        """Forget what was missed (after it was caught up)."""
+        self.failed = self.skipped = 0
+        self.first_error, self.down_since = None, None
 
     def summary(self) -> str:
         """One line for the end of the run: what is behind and how to catch it up ('' if nothing)."""
