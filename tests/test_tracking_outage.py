@@ -230,3 +230,26 @@ def test_guarded_tracker_says_when_the_server_answers_again():
     assert len(lines) == 2 and "answers again" in lines[1] and guarded.behind
     guarded.reset()
     assert not guarded.behind and guarded.summary() == ""
+
+
+def test_guarded_tracker_pickles_with_the_callback_and_survives_a_dead_server(tmp_path,
+                                                                              monkeypatch):
+    """Tune pickles the sweep's callback (tracker included) with the experiment; a resumed
+    experiment unpickles it, and that must work whether or not MLflow answers."""
+    import pickle
+
+    from harness.tracking.guard import HTTP_DEFAULTS, SWEEP_RETRY, _rebuild_guard
+
+    for key, value in HTTP_DEFAULTS.items():       # what a sweep sets: seconds, not minutes
+        monkeypatch.setenv(key, value)
+    live = GuardedTracker(Tracker(default_tracking_uri(tmp_path), "pdebench"), tmp_path / BEHIND_FILE)
+    back = pickle.loads(pickle.dumps(live))
+    assert back.experiment_id == live.experiment_id and back.tracker is not live.tracker
+    assert back.sweep_run("s") == live.sweep_run("s")          # the same run, found by its key
+    assert not back.behind
+    # the server is gone when the experiment is restored: calls are skipped and noted
+    note = tmp_path / "dead" / BEHIND_FILE
+    restored = _rebuild_guard(("http://127.0.0.1:1", "pdebench", None, SWEEP_RETRY), note, 60.0)
+    assert restored.tracker is None and restored.behind and note.exists()
+    assert restored.cell_run("sweep", "advection", "nft") is None and restored.skipped == 1
+    assert restored.experiment_id is None and "127.0.0.1:1" in restored.summary()

@@ -87,7 +87,19 @@ class GuardedTracker:
         """Whether something this run meant to log is not in MLflow."""
         return bool(self.failed or self.skipped)
 
+    def __reduce__(self):
+        # Tune pickles the sweep's callback, tracker included, with the experiment; a restored
+        # experiment rebuilds the tracker from its URI, which must not fail while MLflow is down
+        args = self._tracker.__reduce__()[1] if self._tracker is not None else None
+        return (_rebuild_guard, (args, self._behind_file, self._retry_after_s))
+
     def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or "_tracker" not in self.__dict__:
+            raise AttributeError(name)      # during unpickling, before __init__'s attributes
+        if self._tracker is None:           # rebuilt while MLflow was down: nothing is logged
+            if name in ("experiment_id", "tracking_uri", "remote"):
+                return None
+            return lambda *args, **kwargs: self._skip()
         attr = getattr(self._tracker, name)
         if not callable(attr):
             return attr
@@ -96,6 +108,10 @@ class GuardedTracker:
             return self.call(name, attr, *args, **kwargs)
 
         return guarded
+
+    def _skip(self) -> None:
+        self.skipped += 1
+        self._note_behind()
 
     def call(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """``fn(*args, **kwargs)``, or None when tracking is down or the call fails."""
@@ -131,7 +147,7 @@ class GuardedTracker:
 
     # .. internals .............................................................................
     def _uri(self) -> str:
-        return str(getattr(self._tracker, "tracking_uri", "?"))
+        return str(getattr(self._tracker, "tracking_uri", None) or self.__dict__.get("uri_hint", "?"))
 
     def _failed(self, what: str, exc: Exception) -> None:
         self.failed += 1
@@ -163,3 +179,21 @@ class GuardedTracker:
             tmp.replace(self._behind_file)
         except OSError:
             pass   # the note is a courtesy: the catch-up checks MLflow against the table anyway
+
+
+def _rebuild_guard(tracker_args, behind_file, retry_after_s: float) -> GuardedTracker:
+    """Unpickle a :class:`GuardedTracker`: its tracker is rebuilt from the URI, or left out (and
+    every call skipped, noted as behind) when MLflow does not answer."""
+    from harness.tracking.tracker import _rebuild_tracker
+
+    tracker, error = None, None
+    if tracker_args is not None:
+        try:
+            tracker = _rebuild_tracker(*tracker_args)
+        except Exception as exc:  # noqa: BLE001 - the sweep goes on without MLflow
+            error = exc
+    guard = GuardedTracker(tracker, behind_file, retry_after_s=retry_after_s)
+    guard.uri_hint = tracker_args[0] if tracker_args else "?"
+    if error is not None:
+        guard._failed("reconnect", error)
+    return guard
