@@ -201,7 +201,7 @@ def test_catch_up_logs_what_the_table_has_once(tmp_path):
     assert (first.trials, first.cells) == (4, 1)         # 2 search configs + 2 final seeds
     again = catch_up(tracker, sweep, rows)
     assert not again                                       # complete: nothing touched
-    runs = tracker._search("tags.`harness.kind` = 'trial'")
+    runs = tracker.search("tags.`harness.kind` = 'trial'")
     assert len(runs) == 4 and {r.info.status for r in runs} == {"FINISHED"}
     seed1 = [r for r in runs if r.data.tags.get("harness.seed") == "1"][0]
     assert seed1.data.metrics == {"test_nrmse": pytest.approx(1.4), "val_nrmse": pytest.approx(1.3)}
@@ -210,7 +210,7 @@ def test_catch_up_logs_what_the_table_has_once(tmp_path):
     tracker.client.update_run(open_one, status="RUNNING")
     assert catch_up(tracker, sweep, rows).trials == 1
     assert tracker.get_run(open_one).info.status == "FINISHED"
-    assert len(tracker._search("tags.`harness.kind` = 'trial'")) == 4
+    assert len(tracker.search("tags.`harness.kind` = 'trial'")) == 4
 
 
 def test_guarded_tracker_says_when_the_server_answers_again():

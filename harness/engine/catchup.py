@@ -41,7 +41,7 @@ class CatchUp:
 
 def _children(tracker, parent_id: str) -> dict[str, Any]:
     """run key -> the oldest run with that key directly under ``parent_id``."""
-    runs = tracker._search(f"tags.`{PARENT_TAG}` = {_filter_quote(parent_id)}")
+    runs = tracker.search(f"tags.`{PARENT_TAG}` = {_filter_quote(parent_id)}")
     out: dict[str, Any] = {}
     for r in runs:           # oldest first (the tracker's search order)
         out.setdefault(r.data.tags.get(RUN_KEY_TAG, ""), r)

@@ -122,7 +122,7 @@ class GuardedTracker:
         try:
             out = fn(*args, **kwargs)
         except Exception as exc:  # noqa: BLE001 - no tracking error may stop the sweep
-            self._failed(what, exc)
+            self.record_failure(what, exc)
             return None
         if self.down_since is not None:
             self._warn(f"tracking: MLflow at {self._uri()} answers again after "
@@ -149,7 +149,8 @@ class GuardedTracker:
     def _uri(self) -> str:
         return str(getattr(self._tracker, "tracking_uri", None) or self.__dict__.get("uri_hint", "?"))
 
-    def _failed(self, what: str, exc: Exception) -> None:
+    def record_failure(self, what: str, exc: Exception) -> None:
+        """Count a failed call, note the sweep as behind, and warn (once per outage)."""
         self.failed += 1
         line = _one_line(exc)
         if self.first_error is None:
@@ -195,5 +196,5 @@ def _rebuild_guard(tracker_args, behind_file, retry_after_s: float) -> GuardedTr
     guard = GuardedTracker(tracker, behind_file, retry_after_s=retry_after_s)
     guard.uri_hint = tracker_args[0] if tracker_args else "?"
     if error is not None:
-        guard._failed("reconnect", error)
+        guard.record_failure("reconnect", error)
     return guard
