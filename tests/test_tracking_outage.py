@@ -242,9 +242,15 @@ def test_guarded_tracker_pickles_with_the_callback_and_survives_a_dead_server(tm
 
     for key, value in HTTP_DEFAULTS.items():       # what a sweep sets: seconds, not minutes
         monkeypatch.setenv(key, value)
-    live = GuardedTracker(Tracker(default_tracking_uri(tmp_path), "pdebench"), tmp_path / BEHIND_FILE)
-    back = pickle.loads(pickle.dumps(live))
-    assert back.experiment_id == live.experiment_id and back.tracker is not live.tracker
+    tracker = Tracker(default_tracking_uri(tmp_path), "pdebench")
+    live = GuardedTracker(tracker, tmp_path / BEHIND_FILE)
+    # in the process that runs the sweep, the callback's copy is the sweep's own guard
+    assert pickle.loads(pickle.dumps(live)) is live
+    # elsewhere (no live guard of that sweep) it is rebuilt from the URI
+    alone = GuardedTracker(tracker, None)
+    back = pickle.loads(pickle.dumps(alone))
+    assert back is not alone and back.tracker is not tracker
+    assert back.experiment_id == live.experiment_id
     assert back.sweep_run("s") == live.sweep_run("s")          # the same run, found by its key
     assert not back.behind
     # the server is gone when the experiment is restored: calls are skipped and noted

@@ -38,6 +38,9 @@ HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_TIMEOUT": "10",
 #: the tracker's retries on top of MLflow's: a few tries, all within seconds
 SWEEP_RETRY = RetryPolicy(attempts=3, base_delay_s=0.5, max_delay_s=2.0, deadline_s=15.0)
 BEHIND_FILE = "tracking-behind.json"
+#: the guard of each sweep this process runs (by its note's path): a Tune callback unpickled from a
+#: restored experiment shares it, so the end-of-run summary counts what the callback missed
+_LIVE: dict[str, "GuardedTracker"] = {}
 
 
 def bound_http_waits(env: MutableMapping[str, str] = os.environ) -> None:
@@ -76,6 +79,8 @@ class GuardedTracker:
         self.failed = 0                           # calls that failed
         self.skipped = 0                          # calls not tried while the server was down
         self.first_error: str | None = None
+        if tracker is not None and self._behind_file is not None:
+            _LIVE[str(self._behind_file)] = self
 
     @property
     def tracker(self):
@@ -127,7 +132,8 @@ class GuardedTracker:
         if self.down_since is not None:
             self._warn(f"tracking: MLflow at {self._uri()} answers again after "
                        f"{time.monotonic() - self.down_since:.0f} s; {self.skipped + self.failed} "
-                       "call(s) missed meanwhile are logged by the next run of this sweep")
+                       "call(s) missed meanwhile are logged from the results table at the end of this "
+                       "run (or by the next run of this sweep)")
             self.down_since = None
         return out
 
@@ -187,6 +193,9 @@ def _rebuild_guard(tracker_args, behind_file, retry_after_s: float) -> GuardedTr
     every call skipped, noted as behind) when MLflow does not answer."""
     from harness.tracking.tracker import _rebuild_tracker
 
+    live = _LIVE.get(str(behind_file)) if behind_file is not None else None
+    if live is not None:
+        return live
     tracker, error = None, None
     if tracker_args is not None:
         try:
