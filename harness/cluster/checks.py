@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
 from harness.cluster.auth import connect_error_message
+from harness.cluster.bodies import node_body_issues
 from harness.cluster.issues import (DEFAULT_PROBE_TIMEOUT, ERROR, FIX_STORAGE, FIX_TRACKING,
                                     LOCAL_TRACKING_LEVEL, WARNING, ClusterIssue)
 from harness.cluster.probe import _client_mode, _node_issues, _probe_everywhere, _Seen, alive_nodes
@@ -218,7 +219,7 @@ def _check_data_root(data_root: str | None, nodes, timeout: float) -> list[Clust
 
 def preflight(address: str | None, storage: str | None, tracking_uri: str | None, *,
               nodes: Iterable[Mapping[str, Any]] | None = None, cache_dir: str | None = None,
-              data_root: str | None = None,
+              data_root: str | None = None, bodies: Mapping[str, Sequence[str]] | None = None,
               timeout: float = DEFAULT_PROBE_TIMEOUT) -> list[ClusterIssue]:
     """What a sweep on this Ray cluster lacks; an empty list when it has one alive node.
 
@@ -234,6 +235,8 @@ def preflight(address: str | None, storage: str | None, tracking_uri: str | None
         cache_dir: the sweep's stage cache folder; a cache not shared is a warning.
         data_root: the sweep's data folder; files that differ on a node are a warning (nodes
             read it only when the object store has no copy: a resumed sweep, a lost registry).
+        bodies: body name -> the planned cells that load it; a body whose weights a node lacks
+            is an error naming the node (trials load their body from their node's disk).
         timeout: seconds to wait for every node's probe task.
     """
     import ray
@@ -268,6 +271,7 @@ def preflight(address: str | None, storage: str | None, tracking_uri: str | None
         issues += _check_tracking(tracking_uri, alive, timeout)
         issues += _check_cache(cache_dir, alive, timeout)
         issues += _check_data_root(data_root, alive, timeout)
+        issues += node_body_issues(bodies or {}, alive, timeout)
         return issues
     finally:
         if connected_here:

@@ -57,17 +57,17 @@ def has_errors(issues: Iterable[ClusterIssue]) -> bool:
     return any(i.level == ERROR for i in issues)
 
 
-def format_issues(issues: Sequence[ClusterIssue]) -> str:
-    """A readable block: errors first, each with why and how to fix."""
+def format_issues(issues: Sequence[ClusterIssue], title: str = "cluster preflight") -> str:
+    """A readable block: errors first, each with why and how to fix (a multi-line fix indented)."""
     if not issues:
-        return "cluster preflight: no issues"
+        return f"{title}: no issues"
     errors = [i for i in issues if i.level == ERROR]
     warnings_ = [i for i in issues if i.level == WARNING]
-    head = (f"cluster preflight: {len(errors)} error(s), {len(warnings_)} warning(s)"
+    head = (f"{title}: {len(errors)} error(s), {len(warnings_)} warning(s)"
             + ("; the sweep will not start until the errors are fixed" if errors else ""))
     lines = [head]
     for i in errors + warnings_:
         lines.append(f"  {i.level.upper():<8}{i.what}")
         lines.append(f"          why: {i.why}")
-        lines.append(f"          fix: {i.fix}")
+        lines.append(f"          fix: " + i.fix.strip().replace("\n", "\n               "))
     return "\n".join(lines)

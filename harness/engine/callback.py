@@ -43,6 +43,18 @@ def _numeric(metrics: Mapping[str, Any]) -> dict[str, float]:
             if not isinstance(v, bool) and isinstance(v, (int, float)) and k not in skip}
 
 
+def cell_run_key(task: str, method: str, attempt: int = 1) -> str:
+    """The MLflow run key of a cell's run; a retried cell gets its own run (``#<attempt>``)."""
+    return f"cell:{task}/{method}" + (f"#{attempt}" if attempt > 1 else "")
+
+
+def trial_run_key(cell: str, phase: str, config_hash_: str, seed: int) -> str:
+    """The MLflow run key of a search trial (one per configuration) or a final seed."""
+    if phase == FINAL:
+        return f"trial:{cell}:final:{config_hash_}:{seed}"
+    return f"trial:{cell}:search:{config_hash_}"
+
+
 def trial_error_text(trial) -> str:
     """The end of a failed trial's error (from its error.txt), for the results table."""
     path = getattr(trial, "error_file", None)
@@ -94,11 +106,13 @@ class SweepCallback(Callback):
             return None
         if key not in self.cell_runs:
             m = self.meta[key]
-            attempt = m.get("attempt", 1)
             # a retried cell gets its own MLflow run (the failed attempt's run stays as it was)
-            run_key = f"cell:{m['task']}/{m['method']}" + (f"#{attempt}" if attempt > 1 else "")
-            self.cell_runs[key] = self.tracker.cell_run(self.sweep_run_id, m["task"], m["method"],
-                                                        tags=m["tags"], run_key=run_key)
+            run = self.tracker.cell_run(self.sweep_run_id, m["task"], m["method"], tags=m["tags"],
+                                        run_key=cell_run_key(m["task"], m["method"],
+                                                             m.get("attempt", 1)))
+            if run is None:         # tracking is down (a GuardedTracker): try again next time
+                return None
+            self.cell_runs[key] = run
         return self.cell_runs[key]
 
     def _open_run(self, rec: TrialRecord) -> None:
@@ -108,11 +122,12 @@ class SweepCallback(Callback):
         h = config_hash(rec.config)
         tags = dict(self.meta[rec.cell]["tags"], **{PHASE_TAG: rec.phase, CONFIG_HASH_TAG: h,
                                                     TRIAL_ID_TAG: rec.trial_id})
+        key = trial_run_key(rec.cell, rec.phase, h, rec.seed)
         if rec.phase == FINAL:
-            name, key = f"final-seed-{rec.seed}", f"trial:{rec.cell}:final:{h}:{rec.seed}"
+            name = f"final-seed-{rec.seed}"
             tags[SEED_TAG] = str(rec.seed)
         else:
-            name, key = f"trial-{rec.trial_id}", f"trial:{rec.cell}:search:{h}"
+            name = f"trial-{rec.trial_id}"
         rec.run_id = self.tracker.trial_run(parent, name, rec.config, tags, run_key=key)
 
     def _improve(self, rec: TrialRecord, value: float) -> None:
@@ -205,12 +220,13 @@ class SweepCallback(Callback):
         rec.status, rec.error, rec.wall = status, error, time.time() - rec.started
         cs = self.cell_state[rec.cell]      # for the progress view's remaining-time estimate
         cs["finished_trials"] = cs.get("finished_trials", 0) + 1
+        # the results table first: whatever MLflow does next, the cell's rows are written
+        self._maybe_finish_cell(rec.cell)
+        self._dirty = True
         if self.tracker is not None and rec.run_id:
             self.tracker.set_tags(rec.run_id, {STATUS_TAG: status,
                                                **({ERROR_TAG: error[:5000]} if error else {})})
             self.tracker.finish(rec.run_id, "FINISHED" if status in ("ok", "stopped") else "FAILED")
-        self._maybe_finish_cell(rec.cell)
-        self._dirty = True
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         self._end(trial, "ok")

@@ -12,8 +12,10 @@ paper's backbones, epochs and budgets on real data.
 
 Modules: :mod:`~harness.sweep.planning` (the plan, without Ray), :mod:`~harness.sweep.parts`
 (``plan.json``, resume, ``--retry-failed``), :mod:`~harness.sweep.execute` (this run's cells),
-:mod:`~harness.sweep.report` (what is printed and published), :mod:`~harness.sweep.ray_session`
-and :mod:`~harness.sweep.cli` (the command and :func:`run`).
+:mod:`~harness.sweep.report` (what is printed and published), :mod:`~harness.sweep.preflight`
+(bodies, data and tracking store checked before Ray starts), :mod:`~harness.sweep.tracking` (the
+sweep's MLflow run, guarded, and caught up from the table after an outage),
+:mod:`~harness.sweep.ray_session` and :mod:`~harness.sweep.cli` (the command and :func:`run`).
 """
 from __future__ import annotations
 

@@ -6,9 +6,9 @@ import sys
 import time
 
 from harness.data.errors import DataError
-from harness.keys import tag
 from harness.sweep.execute import execute, prepare_work
 from harness.sweep.planning import ensure_data, plan_sweep
+from harness.sweep.preflight import planned_bodies, sweep_preflight
 from harness.sweep.ray_session import start_ray
 from harness.sweep.report import (banner, dry_run_text, failed_cells, finish_leaderboard,
                                   progress_printer, run_table_hint, unavailable_warnings)
@@ -68,7 +68,9 @@ def run(args) -> int:
     from harness.cluster import (auth_mode_hint, connect_error_message, format_issues,
                                  has_errors, preflight)
     from harness.tracking import default_tracking_uri
+    from harness.tracking.guard import bound_http_waits
 
+    bound_http_waits()      # an MLflow call waits seconds, not minutes, for a dead server
     sp = plan_sweep(args)
     for line in unavailable_warnings(sp):
         print(line, file=sys.stderr)
@@ -80,6 +82,11 @@ def run(args) -> int:
     tracking_uri = args.tracking_uri or default_tracking_uri(sp.runs)
     storage = args.storage or str(sp.sweep_dir / "tune")
     print(banner(sp, data_root, tracking_uri), flush=True)
+    # everything the driver can check, before Ray starts: every problem at once, then exit 2
+    local = sweep_preflight(sp, data_root, tracking_uri)
+    if local:
+        print(format_issues(local, title="preflight"), file=sys.stderr, flush=True)
+        return 2
     if args.address and auth_mode_hint():
         print(f"note: {auth_mode_hint()}", file=sys.stderr, flush=True)
     try:
@@ -91,7 +98,7 @@ def run(args) -> int:
         return 2
     # a multi-node cluster needs storage and tracking every node can reach: check before starting
     issues = preflight(args.address, storage, tracking_uri, cache_dir=str(sp.sweep_dir / "cache"),
-                       data_root=str(data_root))
+                       data_root=str(data_root), bodies=planned_bodies(sp))
     if issues:
         print(format_issues(issues), file=sys.stderr, flush=True)
     if has_errors(issues):
@@ -117,30 +124,26 @@ def run(args) -> int:
               f"{len(unfinished)} unfinished; run the same command again to resume.",
               file=sys.stderr)
         tracker.finish(sweep_run, "KILLED")
+        _say_if_behind(tracker)
         return _stop(EXIT_INTERRUPTED)
     return _stop(publish(args, sp, work, tracker, sweep_run, tracking_uri, t0))
 
 
 def open_sweep_run(args, sp, tracking_uri: str):
-    """(tracker, sweep run id): the sweep's parent MLflow run, reopened by a rerun."""
-    from harness.tracking import KIND_TAG, Tracker
+    """(guarded tracker, sweep run id): the sweep's parent MLflow run, reopened by a rerun, with
+    MLflow caught up from the results table (see :mod:`harness.sweep.tracking`)."""
+    from harness.sweep.tracking import open_tracking
 
-    tracker = Tracker(tracking_uri, args.suite)
-    sweep_run = tracker.sweep_run(sp.name, tags={tag("suite"): args.suite,
-                                                 tag("profile"): sp.profile.name,
-                                                 KIND_TAG: "sweep"},
-                                  params={"profile": sp.profile.name,
-                                          "tasks": ",".join(t.name for t in sp.tasks),
-                                          "methods": ",".join(m.name for m in sp.methods)})
-    tracker.mark_stale_running(sweep_run)
-    return tracker, sweep_run
+    return open_tracking(args, sp, tracking_uri)
 
 
 def publish(args, sp, work, tracker, sweep_run: str, tracking_uri: str, t0: float) -> int:
     """Consolidate the results, write the leaderboard, print the summary; the exit code."""
     from harness.results import read_results, write_table
+    from harness.sweep.tracking import catch_up_if_back
     from harness.tracking import ui_command
 
+    catch_up_if_back(tracker, sweep_run, sp)      # MLflow fell behind and answers again
     df = read_results(sp.results_dir)
     df = df[df["sweep"] == sp.name]
     write_table(df, sp.sweep_dir / "results.parquet")
@@ -154,12 +157,20 @@ def publish(args, sp, work, tracker, sweep_run: str, tracking_uri: str, t0: floa
           f"{run_table_hint(tracker.experiment_id, tracking_uri, sp.sweep_dir)}")
     tracker.log_metrics(sweep_run, {"wall_seconds": elapsed, "cells_unfinished": 0}, step=0)
     tracker.finish(sweep_run, "FINISHED")
+    _say_if_behind(tracker)
     if failed:
         # scripts and CI must notice: finished rows are kept, the failed cells' rows say why
         print(f"{len(failed)} cell(s) have failed runs (exit code {EXIT_FAILED_CELLS}); their "
               f"errors are in the results' `error` column and in MLflow", file=sys.stderr)
         return EXIT_FAILED_CELLS
     return 0
+
+
+def _say_if_behind(tracker) -> None:
+    """One line when MLflow missed something this run (the results table has it all)."""
+    line = tracker.summary() if hasattr(tracker, "summary") else ""
+    if line:
+        print(line, file=sys.stderr, flush=True)
 
 
 def _stop(code: int) -> int:

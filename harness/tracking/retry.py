@@ -102,7 +102,8 @@ def _retry(
                 raise
             elapsed = time.monotonic() - start
             if attempt >= policy.attempts or elapsed >= policy.deadline_s:
-                _log.warning("tracking: %s failed after %d tries (%.1f s): %s",
+                # the caller gets the exception and reports it (a sweep: in one line)
+                _log.info("tracking: %s failed after %d tries (%.1f s): %s",
                              what or getattr(call, "__name__", "call"), attempt, elapsed, exc)
                 raise
             delay = random.uniform(0.0, min(policy.max_delay_s, policy.base_delay_s * 2 ** (attempt - 1)))

@@ -134,6 +134,10 @@ class Tracker:
             if not token:
                 return runs
 
+    def search(self, filter_string: str) -> list[Run]:
+        """The experiment's active runs matching an MLflow filter string, oldest first."""
+        return self._search(filter_string)
+
     # .. identity ..............................................................................
     def find(self, run_key: str, parent_id: str | None = None) -> Run | None:
         """The (oldest active) run with this ``harness.run_key`` under ``parent_id`` (None: a
