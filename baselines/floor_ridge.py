@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness.methods.floor import FloorPredictor
+from harness.methods.floor import FloorPredictor, not_for_classes
 
 #: the ridge penalties tried (scikit-learn's ``alpha``); the best on the validation split is kept
 ALPHAS = tuple(10.0 ** k for k in range(-4, 5))
@@ -13,6 +13,9 @@ class RidgeRegression(FloorPredictor):
     name = "ridge"
     version = "1"
     summary = "Reference predictor: ridge regression on flattened inputs (alpha chosen on validation)"
+
+    def supports(self, task):
+        return not_for_classes(task)
 
     def fit(self, x_train, y_train, x_val, y_val, metric, direction, seed):
         import warnings

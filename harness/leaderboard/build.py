@@ -448,7 +448,7 @@ def build_leaderboard(df: pd.DataFrame, data_source: str = "real", *,
             c = _make_cell(meth_label[mid], col.key, sub, col.metric)
             cells[(c.method, col.key)] = c
             floor_cells[mid[0]] = c
-        fl.mark_below_floor(column_cells, floor_cells.get(fl.MEAN_FLOOR), col.metric.direction)
+        fl.mark_below_floor(column_cells, fl.baseline_floor(floor_cells), col.metric.direction)
         resolved[col.key] = fl.resolve_task(column_cells)
 
     # --- summary -----------------------------------------------------------------------------
@@ -487,7 +487,8 @@ def build_leaderboard(df: pd.DataFrame, data_source: str = "real", *,
         ref_name = "paper" if reference is True else str(reference)
         names = [t.task for t in tasks]
         refs = [r for r in reference_rows(ref_name, names)
-                if any(_reference_value(r, t) is not None for t in tasks)]
+                if any(_reference_value(r, t) is not None for t in tasks)
+                or (r.stated and any(r.suite == t.suite for t in tasks))]
 
     return Leaderboard(data_source=data_source, tasks=tasks, methods=methods, cells=cells,
                        significance=sig, reference=refs, reference_name=ref_name,
@@ -574,9 +575,13 @@ def _caption_lines(lb: Leaderboard) -> list[str]:
     lines.append(sig_text)
 
     if lb.reference:
+        provenance = "; ".join(dict.fromkeys(r.provenance for r in lb.reference))
         text = (f"Rows under \"reference ({lb.reference_name}, not run here)\" are published "
-                f"numbers ({lb.reference[0].provenance}). They follow the paper's real-data "
+                f"numbers ({provenance}). They follow the paper's real-data "
                 "protocol, are never ranked and do not count towards Avg. Rank, #1 or #2.")
+        if any(r.stated for r in lb.reference):
+            text += (" \"(stated)\" marks the paper's own average rank over its tasks, shown "
+                     "as published and not recomputed from these cells.")
         if lb.data_source != "real":
             text += f" They are not comparable with these {lb.data_source} runs."
         lines.append(text)

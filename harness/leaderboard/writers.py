@@ -62,6 +62,14 @@ def _floor_text(cell: Cell) -> str:
     return _value_text(cell)
 
 
+def _stated(r) -> list[str]:
+    """A reference row's summary columns (Avg. Rank, #1, #2, Tasks, below-floor): the paper's
+    stated values marked as such, or blanks."""
+    if not r.stated:
+        return ["", "", "", "", ""]
+    return [f"{r.stated_rank} (stated)", r.stated_firsts or "", r.stated_seconds or "", "", ""]
+
+
 def _reference_label(lb: Leaderboard) -> str:
     text = f"reference ({lb.reference_name}, not run here)"
     if lb.data_source != "real":
@@ -143,7 +151,7 @@ def to_markdown(lb: Leaderboard, png_name: str | None = None) -> str:
                      + " |" * (len(head) - 1))
         for r in lb.reference:
             vals = [_reference_value(r, t) or MISSING_MARK for t in lb.tasks]
-            lines.append("| " + " | ".join([_md_escape(r.label)] + vals + ["", "", "", "", ""]) + " |")
+            lines.append("| " + " | ".join([_md_escape(r.label)] + vals + _stated(r)) + " |")
     lines.append("")
     notes = _notes(lb)
     if notes:
@@ -202,8 +210,11 @@ def to_frame(lb: Leaderboard) -> pd.DataFrame:
             rec[f"{t.key}__rank"] = None
             rec[f"{t.key}__status"] = "reference" if v is not None else MISSING
             rec[f"{t.key}__display"] = v or ""
-        rec.update(avg_rank=float("nan"), n_first=None, n_second=None, tasks_covered=None,
-                   tasks_total=len(lb.tasks))
+        # the paper's stated summary (over its own tasks), never recomputed from these cells
+        rec.update(avg_rank=float(r.stated_rank) if r.stated else float("nan"),
+                   n_first=int(r.stated_firsts) if r.stated_firsts else None,
+                   n_second=int(r.stated_seconds) if r.stated_seconds else None,
+                   tasks_covered=None, tasks_total=len(lb.tasks))
         records.append(rec)
     frame = pd.DataFrame.from_records(records)
     for col in frame.columns:
@@ -270,8 +281,8 @@ def to_html(lb: Leaderboard, png: str | Path | None = None, embed: bool = True) 
         for r in lb.reference:
             vals = "".join(f"<td>{e(_reference_value(r, t) or MISSING_MARK)}</td>"
                            for t in lb.tasks)
-            rows.append(f'<tr class="ref"><td>{e(r.label)}</td>{vals}'
-                        "<td></td><td></td><td></td><td></td><td></td></tr>")
+            summary = "".join(f"<td>{e(x)}</td>" for x in _stated(r))
+            rows.append(f'<tr class="ref"><td>{e(r.label)}</td>{vals}{summary}</tr>')
     notes = _notes(lb)
     notes_html = ("<h3>Seeds that did not finish ok</h3><ul>"
                   + "".join(f"<li>{e(n)}</li>" for n in notes) + "</ul>") if notes else ""
@@ -355,7 +366,8 @@ def to_latex(lb: Leaderboard) -> str:
         out.append(rf"\multicolumn{{{n_cols}}}{{l}}{{\textit{{{label}}}}} \\")
         for r in lb.reference:
             vals = [tex_escape(_reference_value(r, t) or "--") for t in lb.tasks]
-            out.append(" & ".join([tex_escape(r.label)] + vals + ["", "", "", "", ""]) + r" \\")
+            out.append(" & ".join([tex_escape(r.label)] + vals
+                                  + [tex_escape(x) for x in _stated(r)]) + r" \\")
     out.append(r"\bottomrule")
     out.append(r"\end{tabular}")
     return "\n".join(out) + "\n"
