@@ -3,6 +3,12 @@
 The classification counterpart of the ``ridge`` floor: scikit-learn's ``LogisticRegression``
 (L2 penalty, lbfgs) on the flattened inputs, each feature standardised with the training split's
 mean and std; the inverse penalty ``C`` is picked on the validation split.
+
+With fewer training samples than features (the quick profile: 96 samples of 3,072–10,800
+values), the inputs are first expressed in an orthonormal basis of the training samples' span
+(thin SVD). This is exact, not an approximation: an L2-penalised linear model's weights lie in
+that span (the representer theorem), and the penalty is the same in the basis. It makes each
+fit about as cheap as one on ``n`` features.
 """
 from __future__ import annotations
 
@@ -34,7 +40,12 @@ class LogisticRegressionFloor(FloorPredictor):
         xt = flat(x_train)
         mean, std = xt.mean(axis=0), xt.std(axis=0)
         std[std < 1e-12] = 1.0
-        scaled = lambda a: (flat(a) - mean) / std  # noqa: E731
+        standardised = lambda a: (flat(a) - mean) / std  # noqa: E731
+        scaled = standardised
+        if xt.shape[0] < xt.shape[1]:
+            _u, sv, vt = np.linalg.svd(standardised(x_train), full_matrices=False)
+            basis = vt[sv > sv.max() * 1e-10]
+            scaled = lambda a: standardised(a) @ basis.T  # noqa: E731
         labels = np.asarray(y_train).reshape(-1).astype(np.int64)
         n_cls = int(labels.max()) + 1
         if len(np.unique(labels)) < 2:

@@ -36,6 +36,7 @@ from harness.leaderboard import stats as st
 from harness.leaderboard.common import (FAILED, MISSING, OK, SOURCE_ORDER, UNKNOWN_SOURCE,
                                         reference_value as _reference_value)
 from harness.leaderboard.reference import ReferenceRow, reference_rows
+from harness.leaderboard.skips import SKIPPED, unsupported_reason
 from harness.results import normalise
 from harness.suites.base import Metric
 
@@ -61,7 +62,8 @@ class Cell:
 
     method: str
     task: str
-    status: str                          # "ok", "failed" or "missing"
+    status: str                          # "ok", "failed" or "missing" (run_status "skipped":
+                                         # the method does not support the task)
     mean: float = float("nan")
     std: float = float("nan")            # ddof = 1; NaN with one seed
     n: int = 0                           # ok seeds
@@ -449,6 +451,12 @@ def build_leaderboard(df: pd.DataFrame, data_source: str = "real", *,
             cells[(c.method, col.key)] = c
             floor_cells[mid[0]] = c
         fl.mark_below_floor(column_cells, fl.baseline_floor(floor_cells), col.metric.direction)
+        for mid in all_ids:
+            c = cells[(meth_label[mid], col.key)]
+            if c.status == MISSING:
+                why = unsupported_reason(col.suite, col.task, mid[0])
+                if why is not None:
+                    c.run_status, c.error = SKIPPED, why
         resolved[col.key] = fl.resolve_task(column_cells)
 
     # --- summary -----------------------------------------------------------------------------
