@@ -118,6 +118,7 @@ def reference_rows(name: str = "paper", tasks: Iterable[str] | None = None) -> l
     out = []
     for row in rows:
         vals = {t: row.values.get(t) for t in keep if t in row.values}
-        if any(v is not None for v in vals.values()) or (row.stated and vals):
+        in_table = any(row.metric_for(t) for t in keep) if not isinstance(row.metric, str) else vals
+        if any(v is not None for v in vals.values()) or (row.stated and in_table):
             out.append(replace(row, values=vals))
     return out

@@ -36,6 +36,7 @@ def banner(sp: SweepPlan, data_root: Path, tracking_uri: str) -> str:
     from recraft.presets import describe_backbone
 
     prof = sp.profile
+    suite = sp.tasks[0].suite
     modalities = sorted({t.modality for t in sp.tasks})
     bodies = ", ".join(f"{m.upper()} {describe_backbone(prof.backbone(m))}" for m in modalities)
     lines = []
@@ -44,11 +45,11 @@ def banner(sp: SweepPlan, data_root: Path, tracking_uri: str) -> str:
                   f"{prof.name.upper()} PROFILE: synthetic data in the suite's own format ({data_root}),",
                   f"bodies: {bodies};",
                   f"{prof.finetune_epochs} epochs, {prof.num_samples} trials and {prof.seeds} seeds "
-                  f"per cell, floors (mean, ridge, persistence) beside the methods.",
+                  f"per cell, floors (reference predictors) beside the methods.",
                   "Small synthetic problems and tiny bodies: not the paper's results.",
-                  "The real thing: python -m harness.data download --suite pdebench --root data/pdebench",
-                  "                python -m harness.sweep --suite pdebench --profile paper "
-                  "--data-root data/pdebench",
+                  f"The real thing: python -m harness.data download --suite {suite} --root data/{suite}",
+                  f"                python -m harness.sweep --suite {suite} --profile paper "
+                  f"--data-root data/{suite}",
                   "=" * 78]
     if not sp.synthetic:
         lines += [f"bodies:     {bodies}"]
