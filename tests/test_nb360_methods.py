@@ -259,3 +259,15 @@ def test_recraft_fld_uses_the_real_class_labels(tiny_root, monkeypatch):
     assert len(set(labels)) == len(set(y))
     assert all(len(set(labels[y == c])) == 1 for c in set(y))
     assert any(k.startswith("align.") for k in out["finetune_history"][-1])
+
+
+def test_dry_run_lists_skipped_cells_with_their_reasons(tmp_path, capsys):
+    from harness.sweep import main
+
+    rc = main(["--suite", "nasbench360", "--tasks", "satellite,cosmic", "--methods",
+               "majority,mean", "--profile", "smoke", "--runs-dir", str(tmp_path), "--dry-run"])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert "satellite/mean: single-label classification: see the majority and logistic floors" in out
+    assert "cosmic/majority: dense segmentation target: see the mean and ridge floors" in out
+    assert "satellite/majority" not in out      # planned cells are not listed as skipped

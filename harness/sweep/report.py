@@ -27,6 +27,12 @@ def coverage_matrix(sp: SweepPlan, states: dict[str, dict] | None = None) -> str
                 text = text[:width - 1]
             cells.append(f"{text:>{width}}")
         lines.append(f"{t.name:<24}" + "".join(cells))
+    if states is None:
+        # the plan says why: each skipped cell with the method's own reason
+        skips = [f"  {t}/{m}: {cov.removeprefix('skip: ')}"
+                 for (t, m), cov in sp.coverage.items() if cov.startswith("skip")]
+        if skips:
+            lines += ["skipped (the method does not support the task):", *skips]
     return "\n".join(lines)
 
 
