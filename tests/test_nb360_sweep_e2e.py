@@ -104,3 +104,4 @@ def test_reference_rows_carry_table2_and_its_stated_ranks(sweep):
     assert cells[3:6] == ["1.3 (stated)", "8", "1"]
     assert "| DASH (paper Table 2) | — | — | 4.9 (stated) |" in md
     assert "not comparable with these synthetic runs" in md
+    assert "Data source: synthetic (generated stand-ins, not NAS-Bench-360 data)" in md

@@ -521,13 +521,21 @@ def build_leaderboards(df: pd.DataFrame, *, data_source: str | None = None,
 # ---------------------------------------------------------------------------------------------
 # caption
 
-_SOURCE_WORDS = {"real": "real (the PDEBench files)",
-                 "synthetic": "synthetic (generated stand-ins, not PDEBench data)"}
+_SOURCE_WORDS = {"real": "real (the {name} files)",
+                 "synthetic": "synthetic (generated stand-ins, not {name} data)"}
+_SUITE_NAMES = {"pdebench": "PDEBench", "nasbench360": "NAS-Bench-360"}
+
+
+def _source_words(lb: Leaderboard) -> str:
+    """The data source in words, naming the suite(s) of the board's tasks."""
+    suites = sorted({t.suite for t in lb.tasks if t.suite}) or ["pdebench"]
+    name = " / ".join(_SUITE_NAMES.get(s, s) for s in suites)
+    return _SOURCE_WORDS.get(lb.data_source, lb.data_source).format(name=name)
 
 
 def _caption_lines(lb: Leaderboard) -> list[str]:
     lines = []
-    ds = _SOURCE_WORDS.get(lb.data_source, lb.data_source)
+    ds = _source_words(lb)
     others = (f" This results table also has {', '.join(lb.other_sources)} results: they have "
               "their own leaderboard." if lb.other_sources else "")
     lines.append(f"Data source: {ds}. Each data source gets its own leaderboard; real and "
