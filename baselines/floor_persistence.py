@@ -31,8 +31,11 @@ class Persistence(FloorPredictor):
     summary = "Reference predictor: the input field resampled onto the target grid"
 
     def supports(self, task):
+        if task.kind != "dense_regression":
+            return False, f"{task.kind.replace('_', ' ')} target: no input field to persist"
         c = getattr(task, "construction", None)
-        if c is None or tuple(c.input_keys) != tuple(c.target_keys):
+        keys = (getattr(c, "input_keys", None), getattr(c, "target_keys", None))
+        if None in keys or tuple(keys[0]) != tuple(keys[1]):
             return False, "input and target are different fields"
         return True, ""
 

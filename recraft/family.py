@@ -173,31 +173,34 @@ class FineTuningMethod(Method):
         return ctx.profile.backbone(ctx.task.modality)
 
     def _model(self, ctx, align: bool):
-        from recraft.model import build_target_model, standardization_stats
+        from recraft.model import build_target_model
+        from recraft.targets import head_output, standardization_for
 
         x, y = ctx.data.split("train")
         prof = ctx.profile
         # the same initial weights whether or not stage 1 came from the cache
         torch.manual_seed(ctx.seed)
-        model = build_target_model(self._backbone(ctx), x.shape[1:], y.shape[1:],
+        model = build_target_model(self._backbone(ctx), x.shape[1:], head_output(ctx.task, ctx.data),
                                    target_seq_len=prof.target_seq_len(ctx.task.defaults.target_seq_len),
                                    embedder_init=self.embedder_init, align=align, dropout=0.0,
                                    dense_head_1d=prof.dense_head_1d,
                                    embedder_bias=prof.embedder_bias if ctx.task.modality == "1d" else 0.0)
         if prof.standardize:
-            model.set_standardization(standardization_stats(x, y))
+            model.set_standardization(standardization_for(ctx.task, x, y))
         return model
 
     # ---- stages
     def stage_align(self, ctx, config, upstream):
         from recraft.cache import ArtifactCache, content_key
-        from recraft.discretise import discretise_targets
+        from recraft.targets import stage1_classes, training_loss
 
         x, y = ctx.data.split("train")
         settings = self.align_settings(ctx.task, ctx.profile, config)
+        # the classes of FLD and ORCA's OTDD: a classification task's own labels, k-means
+        # classes of other targets (recraft.targets)
         labels = None
         if settings.fld_batching == "per_class" and settings.fld != "none" and settings.fld_epochs > 0:
-            labels = discretise_targets(y, n_classes=settings.n_classes, seed=ctx.seed)
+            labels = stage1_classes(ctx.task, y, settings.n_classes, ctx.seed)
         # every final seed builds its own source side (search trials share seed 0's, cached)
         plan = self.plan(ctx.task, ctx.profile, config, len(x), seed=ctx.seed,
                          class_sizes=np.bincount(labels) if labels is not None else None)
@@ -213,8 +216,11 @@ class FineTuningMethod(Method):
                 state = {k: v.detach().clone() for k, v in model.embedder.state_dict().items()}
                 return {"embedder_state": state, "log": [], "source": {}}
             source = self._source_side(ctx, plan.source)
-            res = Aligner(model, source, x, y, ctx.seed, ctx.device, labels=labels,
-                          check=ctx.check_finite).run(plan.stage1)
+            classes = labels
+            if classes is None and plan.stage1.needs_labels:
+                classes = stage1_classes(ctx.task, y, settings.n_classes, ctx.seed)
+            res = Aligner(model, source, x, y, ctx.seed, ctx.device, labels=classes,
+                          check=ctx.check_finite, loss_fn=training_loss(ctx.task)).run(plan.stage1)
             return {"embedder_state": res.embedder_state, "log": res.log,
                     "source": _source_summary(source)}
 
@@ -250,6 +256,8 @@ class FineTuningMethod(Method):
         return plan.build(self._backbone(ctx), cache, ctx.device)
 
     def stage_finetune(self, ctx, config, upstream):
+        from recraft.targets import training_loss
+
         task, prof = ctx.task, ctx.profile
         model = self._model(ctx, align=self.aligns)
         if "embedder_state" in upstream:
@@ -273,7 +281,8 @@ class FineTuningMethod(Method):
                        train_indices=ctx.session.shard, wrap=ctx.session.prepare_model,
                        evaluate_test=ctx.phase == "final",
                        extra_metrics=upstream.get("align_summary"), resume=resume,
-                       check=ctx.check_finite)
+                       check=ctx.check_finite, loss_fn=training_loss(task),
+                       aux={s: ctx.data.aux.get(s, {}) for s in splits})
         metrics = {f"val_{task.metric.name}": res.best_val, "best_epoch": res.best_epoch}
         if res.test is not None:
             metrics[f"test_{task.metric.name}"] = res.test

@@ -60,7 +60,9 @@ def finetune(model: nn.Module, data_splits: Mapping[str, tuple[np.ndarray, np.nd
              wrap: Callable[[nn.Module], nn.Module] | None = None,
              evaluate_test: bool = False, extra_metrics: Mapping[str, float] | None = None,
              resume: Mapping[str, Any] | None = None,
-             check: Callable[[str, float], None] | None = None) -> FinetuneResult:
+             check: Callable[[str, float], None] | None = None,
+             loss_fn: Callable[..., torch.Tensor] | None = None,
+             aux: Mapping[str, Mapping[str, np.ndarray]] | None = None) -> FinetuneResult:
     """Stage 2: full fine-tuning with the task loss; reports validation every epoch.
 
     ``train_indices`` maps a shuffled index array to this worker's shard (DDP); ``wrap`` wraps the
@@ -74,6 +76,10 @@ def finetune(model: nn.Module, data_splits: Mapping[str, tuple[np.ndarray, np.nd
     The warm-up/decay schedule keeps the paper's proportions when the profile runs fewer (or more)
     epochs than the task's ``paper_epochs``: warm-up and decay points are
     ``warmup_epochs / paper_epochs`` and ``decay_epochs / paper_epochs`` of the run's iterations.
+
+    ``loss_fn(pred, target, **extras)`` is the training loss (default: the metric named
+    ``s.train_loss``); ``aux`` maps a split to its per-sample extras (``TaskData.aux``): the
+    training batch's extras go to the loss (Cosmic's ignore mask), a split's to its metric.
     """
     t0 = time.perf_counter()
     x_tr, y_tr = data_splits["train"]
@@ -84,7 +90,10 @@ def finetune(model: nn.Module, data_splits: Mapping[str, tuple[np.ndarray, np.nd
     for p in model.parameters():
         p.requires_grad_(True)
     net = wrap(model) if wrap is not None else model
-    loss_fn = get_metric(s.train_loss)
+    if loss_fn is None:
+        loss_fn = get_metric(s.train_loss)
+    aux = aux or {}
+    train_aux = aux.get("train", {})
     opt = make_optimizer(s.optimizer, net.parameters(), s.lr, s.weight_decay)
     n_batches = max(1, math.ceil(len(train_indices(np.arange(len(x_tr))) if train_indices
                                      else np.arange(len(x_tr))) / s.batch_size))
@@ -121,7 +130,8 @@ def finetune(model: nn.Module, data_splits: Mapping[str, tuple[np.ndarray, np.nd
         total, count = 0.0, 0
         for idx in batches(order, s.batch_size):
             pred = net(to_tensor(x_tr[idx], device))
-            loss = loss_fn(pred, to_tensor(y_tr[idx], device))
+            extras = {k: to_tensor(v[idx], device) for k, v in train_aux.items()}
+            loss = loss_fn(pred, to_tensor(y_tr[idx], device), **extras)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if s.grad_clip:
@@ -133,7 +143,7 @@ def finetune(model: nn.Module, data_splits: Mapping[str, tuple[np.ndarray, np.nd
                 check("train_loss", v)
             total += v * len(idx)
             count += len(idx)
-        val = evaluate(model, x_va, y_va, s.metric, device, s.eval_batch_size)
+        val = evaluate(model, x_va, y_va, s.metric, device, s.eval_batch_size, aux.get("val"))
         if check is not None:
             check(f"val_{s.metric}", val)
         if better(val, best_val):
@@ -144,7 +154,8 @@ def finetune(model: nn.Module, data_splits: Mapping[str, tuple[np.ndarray, np.nd
         if extra_metrics:
             row.update(extra_metrics)
         if evaluate_test and epoch == s.epochs:
-            best, last = _test_scores(model, data_splits, s, device, best_state, best_epoch == epoch)
+            best, last = _test_scores(model, data_splits, s, device, best_state, best_epoch == epoch,
+                                      aux.get("test"))
             row.update({test_key: best, test_last_key: last, "best_epoch": best_epoch})
         history.append(dict(row, epoch=epoch))
         state = {"model": model.state_dict(), "optimizer": opt.state_dict(),
@@ -157,7 +168,8 @@ def finetune(model: nn.Module, data_splits: Mapping[str, tuple[np.ndarray, np.nd
     if evaluate_test and history:
         if test_key not in history[-1]:
             # resumed from a state saved after the last epoch, before the test was read
-            best, last = _test_scores(model, data_splits, s, device, best_state, False)
+            best, last = _test_scores(model, data_splits, s, device, best_state, False,
+                                      aux.get("test"))
             history[-1].update({test_key: best, test_last_key: last, "best_epoch": best_epoch})
         out.test, out.test_last = history[-1][test_key], history[-1][test_last_key]
     return out
@@ -179,15 +191,15 @@ def _set_rng_state(state: Mapping[str, Any] | None) -> None:
 
 
 def _test_scores(model, data_splits, s: FinetuneSettings, device, best_state,
-                 best_is_current: bool) -> tuple[float, float]:
+                 best_is_current: bool, aux=None) -> tuple[float, float]:
     """(test metric with the best-on-validation weights, with the last weights), one test pass."""
     x_te, y_te = data_splits["test"]
     if best_state is None or best_is_current:
-        last = evaluate(model, x_te, y_te, s.metric, device, s.eval_batch_size)
+        last = evaluate(model, x_te, y_te, s.metric, device, s.eval_batch_size, aux)
         return last, last
     best_model = copy.deepcopy(model)
     best_model.load_state_dict(best_state)
     best, last = evaluate_models([best_model, model], x_te, y_te, s.metric, device,
-                                  s.eval_batch_size)
+                                  s.eval_batch_size, aux)
     del best_model
     return best, last

@@ -7,7 +7,7 @@ optimizer and reads the task metric exactly as RECRAFT's stages do.
 from __future__ import annotations
 
 import math
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -84,27 +84,40 @@ def _per_sample_metric(metric: str):
 
 @torch.no_grad()
 def evaluate_models(models: Sequence[nn.Module], x, y, metric: str, device,
-                    batch_size: int = 64) -> list[float]:
-    """The metric of each model over one split, reading every sample of the split once."""
+                    batch_size: int = 64, aux: Mapping[str, Any] | None = None) -> list[float]:
+    """The metric of each model over one split, reading every sample of the split once.
+
+    ``nrmse``/``rmse`` are means of per-sample values; any other metric (error rate, mAP, AUROC,
+    MAE8, ...) is computed once over the whole split's predictions, with the split's extras
+    ``aux`` (``TaskData.aux[split]``: clip ids, protein lengths, ignore masks)."""
     states = [m.training for m in models]
     for m in models:
         m.eval()
     fn = _per_sample_metric(metric)
     vals: list[list[torch.Tensor]] = [[] for _ in models]
+    preds: list[list[np.ndarray]] = [[] for _ in models]
     for idx in batches(np.arange(len(x)), batch_size):
-        xb, tgt = to_tensor(x[idx], device), to_tensor(y[idx], device)
+        xb = to_tensor(x[idx], device)
+        tgt = to_tensor(y[idx], device) if fn is not None else None
         for j, m in enumerate(models):
             pred = m(xb)
             if fn is not None:
                 vals[j].append(fn(pred, tgt).double().cpu())
             else:
-                vals[j].append(torch.full((len(idx),), float(get_metric(metric)(pred, tgt))).double())
+                preds[j].append(pred.detach().float().cpu().numpy())
     for m, was in zip(models, states):
         m.train(was)
-    return [float(torch.cat(v).mean()) if v else math.nan for v in vals]
+    if fn is not None:
+        return [float(torch.cat(v).mean()) if v else math.nan for v in vals]
+    whole = get_metric(metric)
+    extras = dict(aux or {})
+    # a lazily read split (SampleArray) is materialised by indexing, as the batches above are
+    target = y if isinstance(y, np.ndarray) else y[np.arange(len(y))]
+    return [float(whole(np.concatenate(p), target, **extras)) if p else math.nan
+            for p in preds]
 
 
 def evaluate(model: nn.Module, x: np.ndarray, y: np.ndarray, metric: str, device,
-             batch_size: int = 64) -> float:
-    """The task metric over a split (mean of per-sample values, so batching does not matter)."""
-    return evaluate_models([model], x, y, metric, device, batch_size)[0]
+             batch_size: int = 64, aux: Mapping[str, Any] | None = None) -> float:
+    """The task metric over a split (see :func:`evaluate_models`)."""
+    return evaluate_models([model], x, y, metric, device, batch_size, aux)[0]

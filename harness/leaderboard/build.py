@@ -36,6 +36,7 @@ from harness.leaderboard import stats as st
 from harness.leaderboard.common import (FAILED, MISSING, OK, SOURCE_ORDER, UNKNOWN_SOURCE,
                                         reference_value as _reference_value)
 from harness.leaderboard.reference import ReferenceRow, reference_rows
+from harness.leaderboard.skips import SKIPPED, unsupported_reason
 from harness.results import normalise
 from harness.suites.base import Metric
 
@@ -61,7 +62,8 @@ class Cell:
 
     method: str
     task: str
-    status: str                          # "ok", "failed" or "missing"
+    status: str                          # "ok", "failed" or "missing" (run_status "skipped":
+                                         # the method does not support the task)
     mean: float = float("nan")
     std: float = float("nan")            # ddof = 1; NaN with one seed
     n: int = 0                           # ok seeds
@@ -456,7 +458,13 @@ def build_leaderboard(df: pd.DataFrame, data_source: str = "real", *,
             c = _make_cell(meth_label[mid], col.key, sub, col.metric)
             cells[(c.method, col.key)] = c
             floor_cells[mid[0]] = c
-        fl.mark_below_floor(column_cells, floor_cells.get(fl.MEAN_FLOOR), col.metric.direction)
+        fl.mark_below_floor(column_cells, fl.baseline_floor(floor_cells), col.metric.direction)
+        for mid in all_ids:
+            c = cells[(meth_label[mid], col.key)]
+            if c.status == MISSING:
+                why = unsupported_reason(col.suite, col.task, mid[0])
+                if why is not None:
+                    c.run_status, c.error = SKIPPED, why
         resolved[col.key] = fl.resolve_task(column_cells)
 
     # --- summary -----------------------------------------------------------------------------
@@ -495,7 +503,8 @@ def build_leaderboard(df: pd.DataFrame, data_source: str = "real", *,
         ref_name = "paper" if reference is True else str(reference)
         names = [t.task for t in tasks]
         refs = [r for r in reference_rows(ref_name, names)
-                if any(_reference_value(r, t) is not None for t in tasks)]
+                if any(_reference_value(r, t) is not None for t in tasks)
+                or (r.stated and any(r.suite == t.suite for t in tasks))]
 
     return Leaderboard(data_source=data_source, tasks=tasks, methods=methods, cells=cells,
                        significance=sig, reference=refs, reference_name=ref_name,
@@ -528,20 +537,33 @@ def build_leaderboards(df: pd.DataFrame, *, data_source: str | None = None,
 # ---------------------------------------------------------------------------------------------
 # caption
 
-_SOURCE_WORDS = {"synthetic": "synthetic (generated stand-ins, not PDEBench data)"}
+_SOURCE_WORDS = {"synthetic": "synthetic (generated stand-ins, not {name} data)"}
+_SUITE_NAMES = {"pdebench": "PDEBench", "nasbench360": "NAS-Bench-360"}
+
+
+def _suite_name(lb: Leaderboard) -> str:
+    """The suite(s) of the board's tasks, in words."""
+    suites = sorted({t.suite for t in lb.tasks if t.suite}) or ["pdebench"]
+    return " / ".join(_SUITE_NAMES.get(s, s) for s in suites)
+
+
+def _source_words(lb: Leaderboard) -> str:
+    """The data source in words, naming the suite(s) of the board's tasks."""
+    return _SOURCE_WORDS.get(lb.data_source, lb.data_source).format(name=_suite_name(lb))
 
 
 def _caption_lines(lb: Leaderboard) -> list[str]:
     lines = []
-    ds = _SOURCE_WORDS.get(lb.data_source, lb.data_source)
+    ds = _source_words(lb)
     if lb.data_source == "real":
-        # the file names alone do not make the PDEBench files: say what was checked
+        # the file names alone do not make the published files: say what was checked
+        name = _suite_name(lb)
         checks = lb.data_checks
         other = sorted(t for t, c in checks.items() if c != "verified")
-        ds = ("real (verified: every file has PDEBench's published sample count and md5)"
+        ds = (f"real (verified: every file has {name}'s published sample count and md5)"
               if checks and not other else
               f"real (unverified: the files of {', '.join(other) or 'these tasks'} were not "
-              f"matched against PDEBench's published sample count and md5, see the rows' "
+              f"matched against {name}'s published sample count and md5, see the rows' "
               f"data_check, data_samples and data_md5)")
     others = (f" This results table also has {', '.join(lb.other_sources)} results: they have "
               "their own leaderboard." if lb.other_sources else "")
@@ -598,9 +620,13 @@ def _caption_lines(lb: Leaderboard) -> list[str]:
     lines.append(sig_text)
 
     if lb.reference:
+        provenance = "; ".join(dict.fromkeys(r.provenance for r in lb.reference))
         text = (f"Rows under \"reference ({lb.reference_name}, not run here)\" are published "
-                f"numbers ({lb.reference[0].provenance}). They follow the paper's real-data "
+                f"numbers ({provenance}). They follow the paper's real-data "
                 "protocol, are never ranked and do not count towards Avg. Rank, #1 or #2.")
+        if any(r.stated for r in lb.reference):
+            text += (" \"(stated)\" marks the paper's own average rank over its tasks, shown "
+                     "as published and not recomputed from these cells.")
         if lb.data_source != "real":
             text += f" They are not comparable with these {lb.data_source} runs."
         lines.append(text)

@@ -18,6 +18,6 @@ OK, FAILED, MISSING = "ok", "failed", "missing"
 
 def reference_value(row: "ReferenceRow", col: "TaskColumn") -> str | None:
     """The published string for a column, if the reference is in the column's metric."""
-    if col.metric.name != row.metric or (col.suite and col.suite != row.suite):
+    if col.metric.name != row.metric_for(col.task) or (col.suite and col.suite != row.suite):
         return None
     return row.value(col.task)

@@ -1,11 +1,12 @@
 """Floors and resolution: what a leaderboard says beyond ranks.
 
 * **Floors** are reference predictors (rows with ``role == "floor"``: ``mean``, ``ridge``,
-  ``persistence``). They are shown as a block of their own and kept out of the ranks and the
+  ``persistence``; on classification tasks ``majority`` and ``logistic``). They are shown as a block of their own and kept out of the ranks and the
   significance test: they are not competitors, and ranking them would hand every method free
   wins over trivially worse rows and make a Friedman test reject "equal ranks" for the wrong
-  reason. A method cell whose mean is worse than the ``mean`` floor's on the same task (in the
-  metric's direction) is flagged ``below_floor``; the summary counts such tasks per method.
+  reason. A method cell whose mean is worse than the task's baseline floor (``majority`` on a
+  classification task, else ``mean``: :func:`baseline_floor`) on the same task (in the metric's
+  direction) is flagged ``below_floor``; the summary counts such tasks per method.
 * **Resolution.** Per task, a ranked cell is *within the spread* of the task's best when their
   mean ± std intervals (sample std over seeds) overlap, when either has fewer than 2 seeds (no
   spread to tell them apart), or when it ties the best at display precision. A task is
@@ -21,6 +22,17 @@ if TYPE_CHECKING:
 
 #: the floor every method must beat
 MEAN_FLOOR = "mean"
+#: its counterpart on single-label classification tasks (class indices have no mean)
+MAJORITY_FLOOR = "majority"
+BASELINE_FLOORS = (MAJORITY_FLOOR, MEAN_FLOOR)
+
+
+def baseline_floor(floor_cells: dict[str, "Cell"]) -> "Cell | None":
+    """The floor a task's methods must beat: ``majority`` where it ran, else ``mean``."""
+    for name in BASELINE_FLOORS:
+        if name in floor_cells:
+            return floor_cells[name]
+    return None
 
 
 def _worse(a: float, b: float, direction: str) -> bool:
@@ -63,14 +75,18 @@ def summary_lines(lb: "Leaderboard") -> list[str]:
     out = []
     n_tasks = len(lb.tasks)
     below = [(m.key, m.n_below_floor) for m in lb.methods if m.n_below_floor]
-    has_floor = any(f.method == MEAN_FLOOR for f in lb.floors)
+    present = {f.method for f in lb.floors}
+    has_floor = bool(present & set(BASELINE_FLOORS))
+    floor_words = ("mean-field or majority-class floor" if MAJORITY_FLOOR in present
+                   else "mean-field floor")
     if not has_floor:
-        out.append("Floors: no `mean` floor in these results, so no method was checked against it.")
+        out.append("Floors: no `mean` (or `majority`) floor in these results, so no method was "
+                   "checked against it.")
     elif below:
-        out.append("Below the mean-field floor: " + "; ".join(
+        out.append(f"Below the {floor_words}: " + "; ".join(
             f"{k} on {n} task{'s' if n != 1 else ''}" for k, n in below) + ".")
     else:
-        out.append(f"Every method beats the mean-field floor on every task it covers "
+        out.append(f"Every method beats the {floor_words} on every task it covers "
                    f"({n_tasks} tasks).")
     n_res = sum(lb.resolved.get(t.key, False) for t in lb.tasks)
     out.append(f"Resolved tasks: {n_res} of {n_tasks} (the best method's mean ± std does not "
@@ -99,6 +115,9 @@ def caption_line(lb: "Leaderboard") -> str:
     return ("Floors (reference predictors, not ranked and not in the significance test): "
             f"{names}. mean = the train split's mean target field; ridge = linear least squares on "
             "flattened inputs, penalty chosen on validation; persistence = the input field on the "
-            "target grid (same-field tasks only). † = the method's mean is worse than the mean "
+            "target grid (same-field tasks only); majority = the train split's most frequent "
+            "class; logistic = logistic regression on flattened inputs, C chosen on validation "
+            "(classification tasks). Chance level: error rate 1 − 1/K for K classes, 1 − AUROC "
+            "0.5. † = the method's mean is worse than the mean (classification: majority) "
             "floor on that task. ≈ = within the seed spread of the task's best (overlapping "
             "mean ± std, or fewer than 2 seeds); a task is resolved when no cell is ≈.")

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from harness.leaderboard.common import FAILED, MISSING, OK
+from harness.leaderboard.skips import SKIPPED
 from harness.leaderboard.common import reference_value as _reference_value
 from harness.leaderboard.stats import groups_text
 
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from harness.leaderboard.build import Cell, Leaderboard
 
 MISSING_MARK = "—"
+SKIP_MARK = "n/a"
 FAILED_MARK = "✗"
 
 
@@ -54,12 +56,25 @@ def _marks(cell: Cell) -> str:
     return (f" {FLOOR_MARK}" if cell.below_floor else "") + (f" {SPREAD_MARK}" if cell.within_spread else "")
 
 
+def _missing_text(cell: Cell) -> str:
+    """"n/a" for a cell the method does not support (skipped), "—" for one without runs."""
+    return SKIP_MARK if cell.run_status == SKIPPED else MISSING_MARK
+
+
 def _floor_text(cell: Cell) -> str:
     if cell.status == MISSING:
-        return MISSING_MARK
+        return _missing_text(cell)
     if cell.status == FAILED:
         return f"{FAILED_MARK} {cell.run_status}"
     return _value_text(cell)
+
+
+def _stated(r) -> list[str]:
+    """A reference row's summary columns (Avg. Rank, #1, #2, Tasks, below-floor): the paper's
+    stated values marked as such, or blanks."""
+    if not r.stated:
+        return ["", "", "", "", ""]
+    return [f"{r.stated_rank} (stated)", r.stated_firsts or "", r.stated_seconds or "", "", ""]
 
 
 def _reference_label(lb: Leaderboard) -> str:
@@ -72,6 +87,13 @@ def _reference_label(lb: Leaderboard) -> str:
 def _method_label(lb: Leaderboard, key: str) -> str:
     m = lb.method(key)
     return f"{key} (variant of {m.variant_of})" if m.variant_of else key
+
+
+def _skips(lb: Leaderboard) -> list[str]:
+    """One line per cell whose method does not support the task, with the method's reason."""
+    keys = list(lb.method_keys) + [f.key for f in lb.floors]
+    return [f"{m} / {t}: {lb.cells[(m, t)].error}" for m in keys for t in lb.task_keys
+            if lb.cells[(m, t)].status == MISSING and lb.cells[(m, t)].run_status == SKIPPED]
 
 
 def _notes(lb: Leaderboard) -> list[str]:
@@ -106,7 +128,7 @@ def _md_escape(text: str) -> str:
 
 def _md_cell(cell: Cell, modal: int | None) -> str:
     if cell.status == MISSING:
-        return MISSING_MARK
+        return _missing_text(cell)
     if cell.status == FAILED:
         return f"{FAILED_MARK} {_md_escape(cell.run_status)}"
     text = _value_text(cell)
@@ -143,12 +165,17 @@ def to_markdown(lb: Leaderboard, png_name: str | None = None) -> str:
                      + " |" * (len(head) - 1))
         for r in lb.reference:
             vals = [_reference_value(r, t) or MISSING_MARK for t in lb.tasks]
-            lines.append("| " + " | ".join([_md_escape(r.label)] + vals + ["", "", "", "", ""]) + " |")
+            lines.append("| " + " | ".join([_md_escape(r.label)] + vals + _stated(r)) + " |")
     lines.append("")
     notes = _notes(lb)
     if notes:
         lines.append("Seeds that did not finish ok:")
         lines += [f"- {_md_escape(n)}" for n in notes]
+        lines.append("")
+    skips = _skips(lb)
+    if skips:
+        lines.append(f"Skipped cells ({SKIP_MARK}: the method does not support the task):")
+        lines += [f"- {_md_escape(n)}" for n in skips]
         lines.append("")
     for line in lb.caption_lines():
         lines += [line, ""]
@@ -184,7 +211,9 @@ def to_frame(lb: Leaderboard) -> pd.DataFrame:
             rec[f"{t}__std"] = c.std
             rec[f"{t}__n"] = c.n
             rec[f"{t}__rank"] = c.rank
-            rec[f"{t}__status"] = c.status if c.status != FAILED else f"failed: {c.run_status}"
+            rec[f"{t}__status"] = (f"failed: {c.run_status}" if c.status == FAILED
+                                   else f"skipped: {c.error}" if c.run_status == SKIPPED
+                                   else c.status)
             rec[f"{t}__display"] = c.display
             rec[f"{t}__below_floor"] = c.below_floor
             rec[f"{t}__within_spread"] = c.within_spread
@@ -202,8 +231,11 @@ def to_frame(lb: Leaderboard) -> pd.DataFrame:
             rec[f"{t.key}__rank"] = None
             rec[f"{t.key}__status"] = "reference" if v is not None else MISSING
             rec[f"{t.key}__display"] = v or ""
-        rec.update(avg_rank=float("nan"), n_first=None, n_second=None, tasks_covered=None,
-                   tasks_total=len(lb.tasks))
+        # the paper's stated summary (over its own tasks), never recomputed from these cells
+        rec.update(avg_rank=float(r.stated_rank) if r.stated else float("nan"),
+                   n_first=int(r.stated_firsts) if r.stated_firsts else None,
+                   n_second=int(r.stated_seconds) if r.stated_seconds else None,
+                   tasks_covered=None, tasks_total=len(lb.tasks))
         records.append(rec)
     frame = pd.DataFrame.from_records(records)
     for col in frame.columns:
@@ -240,7 +272,8 @@ def _linked(inner: str, url: str | None, title: str) -> str:
 def _html_cell(cell: Cell, modal: int | None, url: str | None = None,
                title: str = "") -> str:
     if cell.status == MISSING:
-        return f'<td class="missing">{MISSING_MARK}</td>'
+        return (f'<td class="missing" title="{html.escape(cell.error, quote=True)}">'
+                f'{_missing_text(cell)}</td>')
     if cell.status == FAILED:
         tip = html.escape(cell.error, quote=True)
         return (f'<td class="failed" title="{tip}">{FAILED_MARK} '
@@ -285,11 +318,15 @@ def to_html(lb: Leaderboard, png: str | Path | None = None, embed: bool = True,
         for r in lb.reference:
             vals = "".join(f"<td>{e(_reference_value(r, t) or MISSING_MARK)}</td>"
                            for t in lb.tasks)
-            rows.append(f'<tr class="ref"><td>{e(r.label)}</td>{vals}'
-                        "<td></td><td></td><td></td><td></td><td></td></tr>")
+            summary = "".join(f"<td>{e(x)}</td>" for x in _stated(r))
+            rows.append(f'<tr class="ref"><td>{e(r.label)}</td>{vals}{summary}</tr>')
     notes = _notes(lb)
     notes_html = ("<h3>Seeds that did not finish ok</h3><ul>"
                   + "".join(f"<li>{e(n)}</li>" for n in notes) + "</ul>") if notes else ""
+    skips = _skips(lb)
+    if skips:
+        notes_html += (f"<h3>Skipped cells ({SKIP_MARK}: the method does not support the task)"
+                       "</h3><ul>" + "".join(f"<li>{e(n)}</li>" for n in skips) + "</ul>")
     caption = "".join(f"<p>{e(line)}</p>" for line in lb.caption_lines())
     summary = ('<ul class="summary">' + "".join(f"<li>{e(x)}</li>" for x in lb.summary_lines())
                + "</ul>")
@@ -327,7 +364,7 @@ def tex_escape(text: str) -> str:
 
 def _tex_cell(cell: Cell) -> str:
     if cell.status == MISSING:
-        return "--"
+        return "n/a" if cell.run_status == SKIPPED else "--"
     if cell.status == FAILED:
         return f"failed ({tex_escape(cell.run_status)})"
     core = tex_escape(cell.display)
@@ -370,7 +407,8 @@ def to_latex(lb: Leaderboard) -> str:
         out.append(rf"\multicolumn{{{n_cols}}}{{l}}{{\textit{{{label}}}}} \\")
         for r in lb.reference:
             vals = [tex_escape(_reference_value(r, t) or "--") for t in lb.tasks]
-            out.append(" & ".join([tex_escape(r.label)] + vals + ["", "", "", "", ""]) + r" \\")
+            out.append(" & ".join([tex_escape(r.label)] + vals
+                                  + [tex_escape(x) for x in _stated(r)]) + r" \\")
     out.append(r"\bottomrule")
     out.append(r"\end{tabular}")
     return "\n".join(out) + "\n"

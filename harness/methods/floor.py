@@ -7,7 +7,12 @@ against the methods: the leaderboard shows them as a block of their own and flag
 whose mean is worse than the ``mean`` floor on a task (``harness.leaderboard``).
 
 A floor subclass sets ``name``/``version``/``summary`` and implements :meth:`FloorPredictor.fit`,
-returning a function from inputs to predictions.
+returning a function from inputs to predictions. The ``metric`` it gets is bound to the
+validation split's extras (``TaskData.aux``), so it is called as ``metric(pred, target)``.
+
+Which floors run where: ``mean`` and ``ridge`` on regression, segmentation and multi-label
+targets (a mean 0/1 label vector is the per-label prior); ``majority`` and ``logistic`` on
+single-label classification (:func:`not_for_classes`, :func:`only_classes`).
 """
 from __future__ import annotations
 
@@ -43,18 +48,40 @@ class FloorPredictor(Method):
     def stage_fit(self, ctx, config, upstream) -> dict[str, Any]:
         task = ctx.task
         name = task.metric.name
-        metric = get_metric(name)
+        base = get_metric(name)
+        aux = ctx.data.aux
+
+        def metric_on(split: str) -> Callable:
+            # the split's extras (clip ids, protein lengths, ignore masks) go with every call
+            extras = dict(aux.get(split, {}))
+            return lambda pred, target: base(pred, target, **extras)
+
         x, y = ctx.data.split("train")
         xv, yv = ctx.data.split("val")
-        predict = self.fit(x, y, xv, yv, metric, task.metric.direction, ctx.seed)
-        val = float(metric(predict(xv), yv))
+        predict = self.fit(x, y, xv, yv, metric_on("val"), task.metric.direction, ctx.seed)
+        val = float(metric_on("val")(predict(xv), yv))
         ctx.check_finite(f"val_{name}", val)
         row = {f"val_{name}": val, f"best_val_{name}": val}
         metrics: dict[str, Any] = {f"val_{name}": val, "best_epoch": 1}
         if ctx.phase == "final":
             xt, yt = ctx.data.split("test")
-            test = float(metric(predict(xt), yt))
+            test = float(metric_on("test")(predict(xt), yt))
             row.update({f"test_{name}": test, f"test_{name}_last": test, "best_epoch": 1})
             metrics.update({f"test_{name}": test, f"test_{name}_last": test})
         ctx.report(1, row)
         return {"metrics": metrics}
+
+
+def not_for_classes(task) -> tuple[bool, str]:
+    """``supports`` of the regression floors: class indices are no field to average or regress
+    (the ``majority`` and ``logistic`` floors stand in on those tasks)."""
+    if task.kind == "classification":
+        return False, "single-label classification: see the majority and logistic floors"
+    return True, ""
+
+
+def only_classes(task) -> tuple[bool, str]:
+    """``supports`` of the classification floors."""
+    if task.kind != "classification":
+        return False, f"{task.kind.replace('_', ' ')} target: see the mean and ridge floors"
+    return True, ""

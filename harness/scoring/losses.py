@@ -57,6 +57,18 @@ def get_loss(name: str) -> Callable[..., torch.Tensor]:
         raise ValueError(f"unknown loss {name!r}; known: {', '.join(LOSSES)}") from None
 
 
+def loss_by_name(name: str) -> Callable[..., torch.Tensor]:
+    """A training loss by name: one of :data:`LOSSES`, else a field metric of
+    :func:`harness.metrics.get_metric` (PDEBench's ``nrmse``/``rmse``), called as
+    ``loss(pred, target, **aux)``. Without the task's weights: use :func:`task_loss` to train."""
+    if name in LOSSES:
+        return LOSSES[name]
+    from harness.metrics import get_metric
+
+    fn = get_metric(name)
+    return lambda pred, target, **_aux: fn(pred, target)
+
+
 def task_loss(task) -> Callable[..., torch.Tensor]:
     """``loss(pred, target, **aux)`` for a NAS-Bench-360 task (its TargetSpec's loss and weight)."""
     spec = task.head

@@ -27,6 +27,12 @@ def coverage_matrix(sp: SweepPlan, states: dict[str, dict] | None = None) -> str
                 text = text[:width - 1]
             cells.append(f"{text:>{width}}")
         lines.append(f"{t.name:<24}" + "".join(cells))
+    if states is None:
+        # the plan says why: each skipped cell with the method's own reason
+        skips = [f"  {t}/{m}: {cov.removeprefix('skip: ')}"
+                 for (t, m), cov in sp.coverage.items() if cov.startswith("skip")]
+        if skips:
+            lines += ["skipped (the method does not support the task):", *skips]
     return "\n".join(lines)
 
 
@@ -38,6 +44,7 @@ def banner(sp: SweepPlan, data_root: Path, tracking_uri: str) -> str:
     from harness.data.facts import data_summary
 
     prof = sp.profile
+    suite = sp.tasks[0].suite
     modalities = sorted({t.modality for t in sp.tasks})
     bodies = ", ".join(f"{m.upper()} {describe_backbone(prof.backbone(m))}" for m in modalities)
     facts = list(sp.data_facts.values())
@@ -51,12 +58,12 @@ def banner(sp: SweepPlan, data_root: Path, tracking_uri: str) -> str:
         lines += ["=" * 78, first,
                   f"bodies: {bodies};",
                   f"{prof.finetune_epochs} epochs, {prof.num_samples} trials and {prof.seeds} seeds "
-                  f"per cell, floors (mean, ridge, persistence) beside the methods.",
+                  f"per cell, floors (reference predictors) beside the methods.",
                   ("Small synthetic problems and tiny bodies" if all_synthetic else
                    "Small budgets and tiny bodies") + ": not the paper's results.",
-                  "The real thing: python -m harness.data download --suite pdebench --root data/pdebench",
-                  "                python -m harness.sweep --suite pdebench --profile paper "
-                  "--data-root data/pdebench",
+                  f"The real thing: python -m harness.data download --suite {suite} --root data/{suite}",
+                  f"                python -m harness.sweep --suite {suite} --profile paper "
+                  f"--data-root data/{suite}",
                   "=" * 78]
     if not sp.synthetic:
         lines += [f"bodies:     {bodies}",

@@ -25,7 +25,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from harness.metrics import get_metric
+from harness.scoring.losses import loss_by_name
 from recraft.align.plan import AlignSettings, PhasePlan, Stage1Plan
 from recraft.align.terms import FATerm, FLDTerm
 from recraft.discretise import class_weights, discretise_targets
@@ -52,10 +52,13 @@ class Aligner:
 
     def __init__(self, model, source, x_train: np.ndarray, y_train: np.ndarray, seed: int, device,
                  labels: np.ndarray | None = None,
-                 check: Callable[[str, float], None] | None = None):
+                 check: Callable[[str, float], None] | None = None,
+                 loss_fn: Callable[..., torch.Tensor] | None = None):
         self.model, self.source, self.x, self.y = model, source, x_train, y_train
         self.seed, self.device, self.check = seed, device, check
         self.labels = labels
+        #: the task loss the probes and FLD batches log (default: ``settings.target_loss`` by name)
+        self.loss_fn = loss_fn
         self.n = len(x_train)
 
     def run(self, plan: Stage1Plan) -> AlignResult:
@@ -92,7 +95,8 @@ class Aligner:
                      np.random.default_rng([self.seed, FA_STREAM]), self.device)
               if "fa" in names else None)
         fld = (FLDTerm(self.model, self.head, self.x, self.y, labels, weights, s,
-                       np.random.default_rng([self.seed, FLD_STREAM]), self.device)
+                       np.random.default_rng([self.seed, FLD_STREAM]), self.device,
+                       loss_fn=self.loss_fn)
                if "fld" in names else None)
         return fa, fld
 
@@ -185,7 +189,8 @@ class Aligner:
             else:
                 feats = self.model.token_features(to_tensor(self.x[idx], self.device))
             if s.target_loss != "none":
-                row[f"{tag}.target_loss"] = float(get_metric(s.target_loss)(
+                loss = self.loss_fn or loss_by_name(s.target_loss)
+                row[f"{tag}.target_loss"] = float(loss(
                     self.model.predict_from_features(feats), to_tensor(self.y[idx], self.device)))
             return row
         finally:

@@ -19,7 +19,7 @@ import warnings
 import numpy as np
 import torch
 
-from harness.metrics import get_metric
+from harness.scoring.losses import loss_by_name
 from recraft.align.plan import AlignSettings
 from recraft.losses import FeatureAlignment, RunningJoint, fld_loss, source_entropy
 from recraft.training import batches, to_tensor
@@ -113,12 +113,14 @@ class FLDTerm:
     name = "fld"
 
     def __init__(self, model, head, x_train: np.ndarray, y_train: np.ndarray, labels: np.ndarray,
-                 weights: np.ndarray, s: AlignSettings, rng: np.random.Generator, device):
+                 weights: np.ndarray, s: AlignSettings, rng: np.random.Generator, device,
+                 loss_fn=None):
         self.model, self.head, self.s, self.rng, self.device = model, head, s, rng, device
         self.x, self.y, self.labels, self.weights = x_train, y_train, labels, weights
         self.n, self.n_cls = len(x_train), len(weights)
         self.dense_1d = model.kind == "1d" and model.task == "dense"
-        self.task_loss = get_metric(s.target_loss) if s.target_loss != "none" else None
+        self.task_loss = (None if s.target_loss == "none"
+                          else loss_fn or loss_by_name(s.target_loss))
         self.joint = (RunningJoint(torch.as_tensor(labels), self.n_cls, token_mode=s.token_mode)
                       if s.fld_estimator == "full" else None)
 
