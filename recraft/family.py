@@ -16,6 +16,7 @@ stage ``finetune`` runs stage 2 and reports the validation metric every epoch.
 from __future__ import annotations
 
 import importlib
+import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar, Mapping, Sequence
@@ -242,12 +243,16 @@ class FineTuningMethod(Method):
         """Source and target features before stage 2 (Fig. 2, see :mod:`recraft.snapshots`)."""
         from recraft.snapshots import MAX_TARGET, save_snapshot, snapshot_path, target_features
 
-        x, _ = ctx.data.split("train")
-        plan = self.source_plan(ctx.task, ctx.profile, config, ctx.seed).features_only()
-        source = self._source_side(ctx, plan).features.detach().cpu().numpy()
-        target = target_features(model, x[:MAX_TARGET], ctx.device)
-        save_snapshot(snapshot_path(ctx.cache_dir.parent, ctx.task.name, self.name), source,
-                      target, aligned=self.aligns, seed=ctx.seed)
+        try:
+            x, _ = ctx.data.split("train")
+            plan = self.source_plan(ctx.task, ctx.profile, config, ctx.seed).features_only()
+            source = self._source_side(ctx, plan).features.detach().cpu().numpy()
+            target = target_features(model, x[:MAX_TARGET], ctx.device)
+            save_snapshot(snapshot_path(ctx.cache_dir.parent, ctx.task.name, self.name), source,
+                          target, aligned=self.aligns, seed=ctx.seed)
+        except Exception as exc:  # noqa: BLE001 - a figure's input never fails a final run
+            warnings.warn(f"no feature snapshot for {ctx.task.name}/{self.name}: {exc}",
+                          stacklevel=2)
 
     def _source_side(self, ctx, plan: SourcePlan):
         from recraft.cache import ArtifactCache
