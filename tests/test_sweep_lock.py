@@ -130,3 +130,40 @@ def test_the_sweep_command_refuses_a_locked_name_before_writing_anything(tmp_pat
     assert err.startswith("error: sweep 'busy'") and f"pid {holder.pid}" in err
     assert sorted(p.name for p in runs.iterdir()) == ["busy"]            # no mlflow.db, no data
     assert [p.name for p in (runs / "busy").iterdir()] == [LOCK_FILE]   # no plan.json, no tune
+
+
+FORKING_HOLDER = textwrap.dedent('''
+    import os, sys, time
+    from pathlib import Path
+    from harness.sweep.lock import acquire
+
+    lock = acquire(Path(sys.argv[1]), "forking-holder")
+    child = os.fork()
+    if child == 0:          # inherits the locked file description, outlives its parent
+        time.sleep(120)
+        os._exit(0)
+    print(child, flush=True)
+    os._exit(0)
+''')
+
+
+def test_a_lock_inherited_by_a_forked_process_is_not_taken_over(tmp_path):
+    sweep_dir = tmp_path / "s"
+    holder = subprocess.Popen([sys.executable, "-c", FORKING_HOLDER, str(sweep_dir)],
+                              stdout=subprocess.PIPE, text=True)
+    child = int(holder.stdout.readline())
+    holder.wait()
+    try:
+        with pytest.raises(SweepLocked) as refused:
+            acquire(sweep_dir, "second")
+        assert f"pid {holder.pid}" in str(refused.value) and "fuser -v" in str(refused.value)
+    finally:
+        os.kill(child, signal.SIGKILL)
+    for _ in range(100):                    # the killed child drops the lock as it exits
+        try:
+            acquire(sweep_dir, "third", log=lambda _line: None).release()
+            break
+        except SweepLocked:
+            time.sleep(0.1)
+    else:
+        raise AssertionError("the lock was not freed when its last holder died")

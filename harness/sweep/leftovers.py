@@ -116,7 +116,7 @@ def _still_running(entry: dict[str, Any]) -> psutil.Process | None:
 
 
 def end_recorded(sweep_dir: Path, log: Callable[[str], None] = print,
-                 grace: float = 10.0) -> list[dict[str, Any]]:
+                 grace: float = 5.0) -> list[dict[str, Any]]:
     """End the processes an earlier sweep of ``sweep_dir`` recorded that still run on this host.
 
     SIGTERM, then SIGKILL for those still running after ``grace`` s (Ray's agents ignore

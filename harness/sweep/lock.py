@@ -138,6 +138,9 @@ def acquire(sweep_dir: Path, command: str, *, break_lock: bool = False,
         got = _flock(fd)
         holder = {} if created else _read(fd)
         if got is False:
+            if not holder:                  # its holder may be writing its details just now
+                time.sleep(0.3)
+                holder = _read(fd)
             os.close(fd)
             raise SweepLocked(_running_message(sweep_dir, path, holder))
         try:
@@ -167,6 +170,11 @@ def acquire(sweep_dir: Path, command: str, *, break_lock: bool = False,
 
 
 def _running_message(sweep_dir: Path, path: Path, holder: dict[str, Any]) -> str:
+    if holder and holder.get("host") == socket.gethostname() and not holder_alive(holder):
+        # the holder is gone but its lock is not: a process it forked inherited the lock
+        return (f"sweep {sweep_dir.name!r} in {sweep_dir.parent}: the lock {path} of "
+                f"{describe(holder)} is still held, by a process that sweep started (it no longer "
+                f"runs itself); find it with `fuser -v {path}`, end it, and rerun.")
     return (f"sweep {sweep_dir.name!r} in {sweep_dir.parent} is already running: {describe(holder)} "
             f"(lock file {path}). Wait for it to finish or stop it; to run another sweep at the "
             f"same time, give it another --name.")
