@@ -13,7 +13,9 @@ paper's backbones, epochs and budgets on real data.
 Modules: :mod:`~harness.sweep.planning` (the plan, without Ray), :mod:`~harness.sweep.parts`
 (``plan.json``, resume, ``--retry-failed``), :mod:`~harness.sweep.execute` (this run's cells),
 :mod:`~harness.sweep.report` (what is printed and published), :mod:`~harness.sweep.ray_session`
-and :mod:`~harness.sweep.cli` (the command and :func:`run`).
+and :mod:`~harness.sweep.cli` (the command and :func:`run`); :mod:`~harness.sweep.paths` (the
+name and folders, checked first), :mod:`~harness.sweep.lock` (one sweep per name at a time) and
+:mod:`~harness.sweep.leftovers` (the Ray processes a killed sweep left, ended by pid).
 """
 from __future__ import annotations
 
