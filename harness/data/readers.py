@@ -45,6 +45,12 @@ def find_file(spec: PdebenchFile, root: Path, task_name: str = "") -> Path:
         from harness.data.nb360.load import find_dataset
 
         return find_dataset(spec, root, task_name)
+    root = Path(root)
+    if root.exists() and not root.is_dir():
+        raise MissingDataFile(
+            f"data root {root} is a file, not a directory: pass the folder that holds the "
+            f"suite's data files (the task {task_name or spec.filename!r} expects {spec.filename} "
+            f"under it).")
     for p in candidate_paths(spec, root):
         if p.is_file():
             return p

@@ -15,7 +15,10 @@ Modules: :mod:`~harness.sweep.planning` (the plan, without Ray), :mod:`~harness.
 :mod:`~harness.sweep.report` (what is printed and published), :mod:`~harness.sweep.preflight`
 (bodies, data and tracking store checked before Ray starts), :mod:`~harness.sweep.tracking` (the
 sweep's MLflow run, guarded, and caught up from the table after an outage),
-:mod:`~harness.sweep.ray_session` and :mod:`~harness.sweep.cli` (the command and :func:`run`).
+:mod:`~harness.sweep.ray_session` and :mod:`~harness.sweep.cli` (the command and :func:`run`);
+:mod:`~harness.sweep.paths` (the name and folders, checked first), :mod:`~harness.sweep.lock`
+(one sweep per name at a time) and :mod:`~harness.sweep.leftovers` (the Ray processes a killed
+sweep left, ended by pid).
 """
 from __future__ import annotations
 

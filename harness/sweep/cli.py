@@ -2,11 +2,15 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 import time
+from pathlib import Path
 
 from harness.data.errors import DataError
 from harness.sweep.execute import execute, prepare_work
+from harness.sweep.leftovers import RayProcessRecord, end_recorded
+from harness.sweep.lock import SweepLock, acquire
 from harness.sweep.planning import ensure_data, plan_sweep
 from harness.sweep.preflight import planned_bodies, sweep_preflight
 from harness.sweep.ray_session import start_ray
@@ -16,6 +20,7 @@ from harness.sweep.report import (banner, dry_run_text, failed_cells, finish_lea
 EXIT_INTERRUPTED = 130
 EXIT_FAILED_CELLS = 3   # the sweep ended, but some cells have failed runs (rows say why)
 _STARTED_RAY = [False]   # whether the running sweep started the Ray session it uses
+_RAY_RECORD: list[RayProcessRecord | None] = [None]   # the pids of the Ray it started
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -60,14 +65,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="leave a cell out of this run (e.g. one that hung), also when resuming "
                         "an interrupted sweep; repeat or comma-separate for several")
     p.add_argument("--dry-run", action="store_true", help="print the plan and coverage, run nothing")
+    p.add_argument("--cleanup", action="store_true",
+                   help="end the Ray processes an earlier, killed run of sweep --name left "
+                        "running on this host (recorded by pid), then exit")
+    p.add_argument("--break-lock", action="store_true",
+                   help="take over the lock of sweep --name held by a process on another host "
+                        "that you checked no longer runs")
     return p
 
 
 def run(args) -> int:
-    """Plan, connect, check the cluster, run the unfinished cells, publish; the exit code."""
-    from harness.cluster import (auth_mode_hint, connect_error_message, format_issues,
-                                 has_errors, preflight)
-    from harness.tracking import default_tracking_uri
+    """Plan, lock, connect, check the cluster, run the unfinished cells, publish; the exit code."""
     from harness.tracking.guard import bound_http_waits
 
     bound_http_waits()      # an MLflow call waits seconds, not minutes, for a dead server
@@ -77,6 +85,20 @@ def run(args) -> int:
     if args.dry_run:
         print(dry_run_text(sp))
         return 0
+    lock = lock_sweep(args, sp.sweep_dir)     # before anything of the sweep is read or written
+    try:
+        return _run_locked(args, sp)
+    finally:
+        _stop(0)
+        lock.release()
+
+
+def _run_locked(args, sp) -> int:
+    """:func:`run` once this process holds the sweep's lock."""
+    from harness.cluster import (auth_mode_hint, connect_error_message, format_issues,
+                                 has_errors, preflight)
+    from harness.tracking import default_tracking_uri
+
     sp.results_dir.mkdir(parents=True, exist_ok=True)
     data_root = ensure_data(sp)
     tracking_uri = args.tracking_uri or default_tracking_uri(sp.runs)
@@ -89,8 +111,11 @@ def run(args) -> int:
         return 2
     if args.address and auth_mode_hint():
         print(f"note: {auth_mode_hint()}", file=sys.stderr, flush=True)
+    record = None if args.address else RayProcessRecord(sp.sweep_dir)   # before ray.init
     try:
         _STARTED_RAY[0] = start_ray(args)
+        if _STARTED_RAY[0] and record is not None:
+            _RAY_RECORD[0] = record.start()
     except Exception as exc:  # noqa: BLE001 - ConnectionError, ray AuthenticationError ...
         if not args.address:
             raise
@@ -174,18 +199,56 @@ def _say_if_behind(tracker) -> None:
 
 
 def _stop(code: int) -> int:
-    """Shut down the Ray session this sweep started (not one it joined); returns ``code``."""
+    """Shut down the Ray session this sweep started (not one it joined), and end what it left
+    running; returns ``code``."""
     if _STARTED_RAY[0]:
         import ray
 
         ray.shutdown()
+    if _RAY_RECORD[0] is not None:
+        left = _RAY_RECORD[0].stop(ended_cleanly=True)
+        _RAY_RECORD[0] = None
+        if left:
+            print(f"note: ended {len(left)} Ray process(es) still running after ray.shutdown()",
+                  file=sys.stderr)
     return code
+
+
+def lock_sweep(args, sweep_dir: Path) -> SweepLock:
+    """Take the sweep's exclusive lock (or raise ``SweepLocked``: exit 2), then end the Ray
+    processes an earlier, killed run of this sweep left behind on this host."""
+    command = getattr(args, "command_line", None) or shlex.join(sys.argv)
+    lock = acquire(sweep_dir, command, break_lock=getattr(args, "break_lock", False),
+                   log=lambda line: print(line, file=sys.stderr, flush=True))
+    try:
+        end_recorded(sweep_dir, log=lambda line: print(line, file=sys.stderr, flush=True))
+    except BaseException:
+        lock.release()
+        raise
+    return lock
+
+
+def cleanup(args) -> int:
+    """``--cleanup``: end what an earlier run of sweep ``--name`` left running; the exit code."""
+    from harness.sweep.leftovers import RECORD_FILE
+    from harness.sweep.paths import check_name, check_runs_dir
+
+    name = check_name(args.name or f"{args.suite}-{args.profile}")
+    sweep_dir = check_runs_dir(args.runs_dir) / name
+    if not (sweep_dir / RECORD_FILE).exists():
+        print(f"sweep {name!r} in {sweep_dir.parent}: no Ray processes recorded, nothing to end.")
+        return 0
+    with lock_sweep(args, sweep_dir):
+        print(f"sweep {name!r} in {sweep_dir.parent}: cleanup done.")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.command_line = shlex.join(["python", "-m", "harness.sweep",
+                                    *(sys.argv[1:] if argv is None else argv)])
     try:
-        return run(args)
+        return cleanup(args) if args.cleanup else run(args)
     except (ValueError, DataError, KeyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         _stop(2)          # only a Ray session this sweep started is shut down

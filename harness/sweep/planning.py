@@ -75,7 +75,11 @@ def plan_sweep(args) -> SweepPlan:
     from harness.methods.discovery import discover, get_method
     from harness.profiles import get_profile
     from harness.suites import select_tasks
+    from harness.sweep.paths import check_data_root, check_name, check_runs_dir
 
+    if args.name is not None:
+        check_name(args.name)
+    runs = check_runs_dir(args.runs_dir)
     profile = get_profile(args.profile)
     for flag, value, low in (("--stage-reuse", args.stage_reuse, 1),
                              ("--num-samples", args.num_samples, 1), ("--seeds", args.seeds, 0)):
@@ -96,7 +100,7 @@ def plan_sweep(args) -> SweepPlan:
         names = sorted((n for n, e in entries.items() if e.available),
                        key=lambda n: (getattr(entries[n].method, "role", "method") == "floor", n))
     methods = [get_method(n, entries) for n in names]
-    data_root = Path(args.data_root).resolve() if args.data_root else None
+    data_root = check_data_root(args.data_root) if args.data_root else None
     if data_root is None and profile.name not in ("quick", "smoke"):
         raise SystemExit(
             f"error: profile {profile.name!r} runs on the real PDEBench files: pass --data-root DIR "
@@ -112,7 +116,7 @@ def plan_sweep(args) -> SweepPlan:
     return SweepPlan(profile=profile, tasks=tasks, methods=methods,
                      broken={n: e for n, e in entries.items() if not e.available},
                      name=args.name or f"{args.suite}-{profile.name}",
-                     runs=Path(args.runs_dir).resolve(), data_root=data_root, coverage=coverage,
+                     runs=runs, data_root=data_root, coverage=coverage,
                      trial_timeout=trial_timeout, trial_timeout_given=raw_timeout is not None)
 
 
