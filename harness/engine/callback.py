@@ -9,6 +9,7 @@ from typing import Any, Callable, Mapping
 
 from ray.tune import Callback
 
+from harness.engine.checkpoints import prune_trial_checkpoints
 from harness.engine.plan import CellPlan, config_hash, done_marker
 from harness.engine.rows import TrialRecord, cell_rows, cell_summary, write_marker
 from harness.keys import (CELL_KEY, CONFIG_HASH_TAG, ERROR_TAG, FINAL, PHASE_KEY, PHASE_TAG,
@@ -72,8 +73,18 @@ class SweepCallback(Callback):
         self.cell_state: dict[str, dict] = {k: {"state": "queued", "best": None} for k in self.plans}
         self.written: set[str] = set()
         self.searcher = None                # the CellSearcher, set by run_cells (same process)
+        self.freed_bytes = 0                # trial checkpoints removed (harness.engine.checkpoints)
+        self._trials: dict[str, Any] = {}   # trial id -> Tune trial whose checkpoint is kept
         self._last_print = 0.0
         self._dirty = True
+
+    def __getstate__(self):
+        # Tune pickles its callbacks with the experiment: live Trial objects stay out of it
+        return dict(self.__dict__, _trials={})
+
+    def _prune(self, trial) -> None:
+        self._trials.pop(trial.trial_id, None)
+        self.freed_bytes += prune_trial_checkpoints(trial)
 
     def setup(self, **info):
         _ACTIVE[:] = [self]
@@ -196,6 +207,10 @@ class SweepCallback(Callback):
             self.tracker.set_tags(rec.run_id, {STATUS_TAG: status,
                                                **({ERROR_TAG: error[:5000]} if error else {})})
             self.tracker.finish(rec.run_id, "FINISHED" if status in ("ok", "stopped") else "FAILED")
+        if status == "failed" and rec.cell not in self.written:
+            self._trials[trial.trial_id] = trial   # a resume restarts it from its checkpoint
+        else:
+            self._prune(trial)
         self._maybe_finish_cell(rec.cell)
         self._dirty = True
 
@@ -247,12 +262,17 @@ class SweepCallback(Callback):
         """Append the cell's rows, then write its done marker and close its MLflow run."""
         m, plan = self.meta[key], self.plans[key]
         now = datetime.now(timezone.utc).isoformat()
-        append_rows(self.results_dir, cell_rows(m["row"], plan, search, finals, selected, now),
-                    tag=key.replace("/", "__"))
+        rows = cell_rows(m["row"], plan, search, finals, selected, now)
+        part = append_rows(self.results_dir, rows, tag=key.replace("/", "__"))
         searcher_state = self.searcher.state.get(key, {}) if self.searcher is not None else {}
         summary = cell_summary(key, plan, search, finals, searcher_state.get("search_finished_at"))
+        # the marker names its rows: a rerun finds a cell whose part went missing unfinished
+        summary.update(rows=len(rows), part=part.name if part is not None else None)
         write_marker(done_marker(self.results_dir, key, m.get("content", "")), summary)
         self.written.add(key)
+        for trial_id, trial in list(self._trials.items()):
+            if self.records.get(trial_id) is not None and self.records[trial_id].cell == key:
+                self._prune(trial)
         state = "done" if summary["finals_ok"] else "failed"
         self.cell_state[key]["state"] = state
         run = self.cell_runs.get(key)

@@ -65,6 +65,28 @@ class CellEntry:
         return {"content": self.content, "description": self.description}
 
 
+#: numeric flags: (attribute, the smallest value allowed, what is allowed, what the value is for)
+FLAG_LIMITS = (("num_samples", 1, "an integer >= 1", "search trials per cell"),
+               ("seeds", 1, "an integer >= 1",
+                "final runs per cell on the test split; with 0 nothing would be ranked"),
+               ("stage_reuse", 1, "an integer >= 1", "search trials per stage-1 configuration"),
+               ("max_concurrent", 1, "an integer >= 1", "trials run at once"),
+               ("workers_per_trial", 1, "an integer >= 1", "workers per trial"),
+               ("max_failures", 0, "an integer >= 0", "retries of a trial that raises"),
+               ("cpus_per_trial", 1e-9, "a number above 0", "CPUs per trial"),
+               ("gpus_per_trial", 0, "a number >= 0", "GPUs per trial"))
+
+
+def check_flags(args) -> None:
+    """Refuse numeric flags out of range (ValueError naming each flag, its value and what is
+    allowed), before anything is written or started."""
+    bad = [f"--{attr.replace('_', '-')} {value} is not allowed: it must be {allowed} ({what})"
+           for attr, low, allowed, what in FLAG_LIMITS
+           if (value := getattr(args, attr, None)) is not None and value < low]
+    if bad:
+        raise ValueError("; ".join(bad))
+
+
 def plan_sweep(args) -> SweepPlan:
     """Resolve everything a sweep needs without starting Ray (also what --dry-run prints)."""
     from harness.methods.discovery import discover, get_method
@@ -72,10 +94,7 @@ def plan_sweep(args) -> SweepPlan:
     from harness.suites import select_tasks
 
     profile = get_profile(args.profile)
-    for flag, value, low in (("--stage-reuse", args.stage_reuse, 1),
-                             ("--num-samples", args.num_samples, 1), ("--seeds", args.seeds, 0)):
-        if value is not None and value < low:
-            raise SystemExit(f"{flag} must be at least {low}, got {value}")
+    check_flags(args)
     profile = profile.with_overrides(num_samples=args.num_samples, seeds=args.seeds,
                                      stage_reuse=args.stage_reuse)
     tasks = select_tasks(args.suite, args.tasks)
@@ -89,8 +108,8 @@ def plan_sweep(args) -> SweepPlan:
     methods = [get_method(n, entries) for n in names]
     data_root = Path(args.data_root).resolve() if args.data_root else None
     if data_root is None and profile.name not in ("quick", "smoke"):
-        raise SystemExit(
-            f"error: profile {profile.name!r} runs on the real PDEBench files: pass --data-root DIR "
+        raise ValueError(
+            f"profile {profile.name!r} runs on the real PDEBench files: pass --data-root DIR "
             f"(get them with `python -m harness.data download --suite {args.suite} --root DIR`), or "
             f"use --profile quick for synthetic data.")
     coverage = {}
