@@ -1,7 +1,9 @@
 """The sweep's Tune callback: MLflow mirroring, live progress, and each cell's rows when it ends."""
 from __future__ import annotations
 
+import errno
 import math
+import os
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -74,6 +76,7 @@ class SweepCallback(Callback):
         self.written: set[str] = set()
         self.searcher = None                # the CellSearcher, set by run_cells (same process)
         self.freed_bytes = 0                # trial checkpoints removed (harness.engine.checkpoints)
+        self.disk_full: OSError | None = None   # ENOSPC met: the experiment stops at the next step
         self._trials: dict[str, Any] = {}   # trial id -> Tune trial whose checkpoint is kept
         self._last_print = 0.0
         self._dirty = True
@@ -218,9 +221,19 @@ class SweepCallback(Callback):
         self._end(trial, "ok")
 
     def on_trial_error(self, iteration, trials, trial, **info):
-        self._end(trial, "failed", trial_error_text(trial))
+        error = trial_error_text(trial)
+        if "[Errno 28]" in error or "No space left on device" in error:
+            # not the trial's fault: stop the sweep (its cell stays unfinished, a rerun after
+            # freeing space resumes the trial from its checkpoint) instead of a failed row
+            self.disk_full = self.disk_full or OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            self._trials[trial.trial_id] = trial
+            return
+        self._end(trial, "failed", error)
 
     def on_step_end(self, iteration, trials, **info):
+        if self.disk_full is not None:
+            # raised here, not in a trial event: Tune would take it for the trial's own error
+            raise self.disk_full
         now = time.time()
         if self.progress is not None and self._dirty and now - self._last_print >= self.print_every:
             self.progress(self.cell_state)
@@ -263,12 +276,21 @@ class SweepCallback(Callback):
         m, plan = self.meta[key], self.plans[key]
         now = datetime.now(timezone.utc).isoformat()
         rows = cell_rows(m["row"], plan, search, finals, selected, now)
-        part = append_rows(self.results_dir, rows, tag=key.replace("/", "__"))
         searcher_state = self.searcher.state.get(key, {}) if self.searcher is not None else {}
         summary = cell_summary(key, plan, search, finals, searcher_state.get("search_finished_at"))
-        # the marker names its rows: a rerun finds a cell whose part went missing unfinished
-        summary.update(rows=len(rows), part=part.name if part is not None else None)
-        write_marker(done_marker(self.results_dir, key, m.get("content", "")), summary)
+        part = None
+        try:
+            part = append_rows(self.results_dir, rows, tag=key.replace("/", "__"))
+            # the marker names its rows: a rerun finds a cell whose part went missing unfinished
+            summary.update(rows=len(rows), part=part.name if part is not None else None)
+            write_marker(done_marker(self.results_dir, key, m.get("content", "")), summary)
+        except OSError as exc:
+            if exc.errno != errno.ENOSPC:
+                raise
+            if part is not None:        # rows and marker both or neither: no duplicate on resume
+                part.unlink(missing_ok=True)
+            self.disk_full = self.disk_full or exc
+            return
         self.written.add(key)
         for trial_id, trial in list(self._trials.items()):
             if self.records.get(trial_id) is not None and self.records[trial_id].cell == key:

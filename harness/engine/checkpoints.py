@@ -19,6 +19,14 @@ import logging
 
 log = logging.getLogger(__name__)
 
+_LARGEST = [0]      # the largest trial checkpoint pruned in this process (bytes)
+
+
+def largest_checkpoint_seen() -> int:
+    """Bytes of the largest trial checkpoint this process pruned (0: none yet): what one more
+    trial needs on disk, for the disk-full message."""
+    return _LARGEST[0]
+
 
 def prune_trial_checkpoints(trial) -> int:
     """Delete the files in a Tune trial's ``checkpoint_*`` folders (on whatever storage it uses:
@@ -46,4 +54,5 @@ def prune_trial_checkpoints(trial) -> int:
             freed += max(0, info.size or 0)
         except Exception as exc:  # noqa: BLE001 - a file already gone, a read-only store ...
             log.debug("cannot delete %s: %s", info.path, exc)
+    _LARGEST[0] = max(_LARGEST[0], freed)
     return freed

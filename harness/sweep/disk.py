@@ -8,6 +8,7 @@ from pathlib import Path
 
 #: what a sweep leaves under ``runs/<name>/``, reported one by one in :func:`disk_use_line`
 PARTS = ("tune", "cache", "results")
+MARGIN = 50_000_000      # results, experiment state, MLflow: a generous allowance beyond checkpoints
 
 
 def folder_bytes(path: str | os.PathLike) -> int:
@@ -63,15 +64,19 @@ def _existing(path: Path) -> Path:
 
 def disk_full_headline(err: OSError, sweep_dir: Path, trials_at_once: int = 1) -> str:
     """``error: disk full ...``: the folder, its free space, about how much more the sweep needs
-    (its largest trial checkpoint for every trial running at once, and a margin for results and
-    the experiment state), and what to do."""
+    (a trial checkpoint for every trial running at once, and a margin for results and the
+    experiment state), and what to do."""
+    from harness.engine.checkpoints import largest_checkpoint_seen
+
     folder = Path(err.filename).parent if getattr(err, "filename", None) else sweep_dir
     free = shutil.disk_usage(_existing(folder)).free
-    largest = 0
-    for ckpt in (sweep_dir / "tune").glob("*/*/checkpoint_*"):
+    largest = largest_checkpoint_seen()
+    for ckpt in (sweep_dir / "tune").glob("*/*/checkpoint_*"):     # live trials' checkpoints
         largest = max(largest, folder_bytes(ckpt))
-    needed = largest * max(1, trials_at_once) + 50_000_000
+    slots = max(1, trials_at_once)
+    needed = largest * slots + MARGIN
     return (f"error: disk full: no space left on device under {folder} ({megabytes(free)} free; "
             f"the sweep needs about {megabytes(needed)} more: a {megabytes(largest)} trial "
-            f"checkpoint for each of {max(1, trials_at_once)} trial(s) at once, plus results). "
-            f"Finished cells are saved: free space and run the same command again to resume.")
+            f"checkpoint for each of {slots} trial(s) at once, plus {megabytes(MARGIN)} for results "
+            f"and the experiment state). Finished cells are saved: free space and run the same "
+            f"command again to resume.")
