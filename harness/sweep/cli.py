@@ -139,12 +139,12 @@ def _run_cells(args, sp, work, tracker, sweep_run: str, tracking_uri: str) -> in
     # every cell ends with rows (failed ones too), so an unfinished cell means the run was stopped
     # (Ctrl-C: Tune stops gracefully and checkpoints the experiment)
     if interrupted or unfinished:
-        print(f"\n{'interrupted' if interrupted else 'stopped'}: "
-              f"{len(work.todo) - len(unfinished)} cell(s) finished and saved, "
+        # Tune takes Ctrl-C itself and returns: an unfinished cell is an interruption
+        print(f"\ninterrupted: {len(work.todo) - len(unfinished)} cell(s) finished and saved, "
               f"{len(unfinished)} unfinished; run the same command again to resume.\n"
               f"{disk_use_line(sp.sweep_dir, freed)}", file=sys.stderr)
         tracker.finish_all(sweep_run, "KILLED")
-        return EXIT_INTERRUPTED if interrupted else EXIT_STOPPED
+        return EXIT_INTERRUPTED
     return publish(args, sp, work, tracker, sweep_run, tracking_uri, t0, freed)
 
 
