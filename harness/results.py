@@ -107,6 +107,24 @@ def append_rows(results_dir: str | Path, rows: Iterable[Mapping] | pd.DataFrame,
     return final
 
 
+class DamagedResults(ValueError):
+    """A result part that cannot be read (truncated, not parquet): its rows are lost."""
+
+
+def read_part(path: str | Path) -> pd.DataFrame:
+    """One result part; a file that cannot be read raises :class:`DamagedResults` saying what to do."""
+    path = Path(path)
+    try:
+        return pd.read_parquet(path)
+    except (OSError, ValueError) as exc:   # pyarrow's ArrowInvalid is a ValueError
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DamagedResults(
+            f"result part {path} is damaged and its rows cannot be read ({first}). Move it out of "
+            f"{path.parent} (e.g. mv {path} {path.parent.parent / 'damaged'}/, kept for inspection) "
+            f"and run the same command again: the cell it belongs to then runs again, every other "
+            f"cell's rows are kept.") from exc
+
+
 def read_results(path: str | Path) -> pd.DataFrame:
     """All rows under a results folder (its ``parts/``), or from a single parquet file."""
     path = Path(path)
@@ -118,7 +136,29 @@ def read_results(path: str | Path) -> pd.DataFrame:
         if not path.exists():
             raise FileNotFoundError(f"no results at {path}: the folder does not exist")
         return normalise([])
-    return normalise(pd.concat([pd.read_parquet(f) for f in files], ignore_index=True))
+    return normalise(pd.concat([read_part(f) for f in files], ignore_index=True))
+
+
+def damaged_parts(results_dir: str | Path) -> list[DamagedResults]:
+    """Every part under ``results_dir/parts`` that cannot be read, as its error (none: [])."""
+    found = []
+    for f in sorted((Path(results_dir) / "parts").glob("*.parquet")):
+        if f.name.startswith("."):
+            continue
+        try:
+            read_part(f)
+        except DamagedResults as exc:
+            found.append(exc)
+    return found
+
+
+def cell_parts(results_dir: str | Path, cell_key: str) -> list[Path]:
+    """The result parts a cell wrote: ``<tag>-<12 hex>.parquet`` (not ``<tag>-ref-...`` of another
+    method whose name extends this one's)."""
+    import re
+
+    own = re.compile(re.escape(part_tag(cell_key.replace("/", "__"))) + r"-[0-9a-f]{12}\.parquet")
+    return [p for p in sorted((Path(results_dir) / "parts").glob("*.parquet")) if own.fullmatch(p.name)]
 
 
 def write_table(df: pd.DataFrame, path: str | Path) -> Path:
@@ -130,24 +170,53 @@ def write_table(df: pd.DataFrame, path: str | Path) -> Path:
     return path
 
 
+def replace_table(df: pd.DataFrame, path: str | Path) -> str | None:
+    """Write ``results.parquet``, never silently with fewer rows than the copy it replaces.
+
+    A table that would shrink (rows whose parts went missing; a retried cell with fewer rows) or
+    an old copy that cannot be read is first moved to ``superseded/results-<stamp>.parquet``
+    beside it; the returned message says so (None when nothing was kept aside).
+    """
+    from datetime import datetime, timezone
+
+    path = Path(path)
+    if not path.exists():
+        write_table(df, path)
+        return None
+    try:
+        old = read_results(path)
+        why = (f"{path} held {len(old)} rows, the result parts now hold {len(df)}"
+               if len(old) > len(df) else None)
+        if why:
+            missing = (set(old["task"] + "/" + old["method"]) - set(df["task"] + "/" + df["method"]))
+            if missing:
+                why += f" (no rows now for {', '.join(sorted(missing))})"
+    except (OSError, ValueError) as exc:
+        why = f"{path} could not be read ({str(exc).splitlines()[0] if str(exc) else exc!r})"
+    if why:
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+        aside = path.parent / "superseded" / f"{path.stem}-{stamp}{path.suffix}"
+        aside.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(path, aside)
+        why += f"; the old table is kept as {aside}"
+    write_table(df, path)
+    return why
+
+
 def retire_cell(results_dir: str | Path, cell_key: str, marker: str | Path) -> Path:
     """Move a finished cell's result parts and done marker to ``results_dir/superseded/<stamp>/``.
 
     Used to run a failed cell again: its earlier rows leave the results table (the leaderboard
     reads ``parts/`` only) but are kept, never deleted. Returns the folder they went to.
     """
-    import re
     from datetime import datetime, timezone
 
     results_dir, marker = Path(results_dir), Path(marker)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
     dest = results_dir / "superseded" / stamp
     dest.mkdir(parents=True, exist_ok=False)
-    # exactly this cell's parts: "<tag>-<12 hex>.parquet" (not "<tag>-ref-..." of another method)
-    own = re.compile(re.escape(part_tag(cell_key.replace("/", "__"))) + r"-[0-9a-f]{12}\.parquet")
-    for part in sorted((results_dir / "parts").glob("*.parquet")):
-        if own.fullmatch(part.name):
-            os.replace(part, dest / part.name)
+    for part in cell_parts(results_dir, cell_key):
+        os.replace(part, dest / part.name)
     if marker.exists():
         os.replace(marker, dest / marker.name)
     return dest

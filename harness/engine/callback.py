@@ -1,7 +1,9 @@
 """The sweep's Tune callback: MLflow mirroring, live progress, and each cell's rows when it ends."""
 from __future__ import annotations
 
+import errno
 import math
+import os
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -9,6 +11,7 @@ from typing import Any, Callable, Mapping
 
 from ray.tune import Callback
 
+from harness.engine.checkpoints import prune_trial_checkpoints
 from harness.engine.plan import CellPlan, config_hash, done_marker
 from harness.engine.rows import TrialRecord, cell_rows, cell_summary, write_marker
 from harness.engine.watchdog import TIMEOUT_STATUS, active_watchdog
@@ -85,8 +88,19 @@ class SweepCallback(Callback):
         self.cell_state: dict[str, dict] = {k: {"state": "queued", "best": None} for k in self.plans}
         self.written: set[str] = set()
         self.searcher = None                # the CellSearcher, set by run_cells (same process)
+        self.freed_bytes = 0                # trial checkpoints removed (harness.engine.checkpoints)
+        self.disk_full: OSError | None = None   # ENOSPC met: the experiment stops at the next step
+        self._trials: dict[str, Any] = {}   # trial id -> Tune trial whose checkpoint is kept
         self._last_print = 0.0
         self._dirty = True
+
+    def __getstate__(self):
+        # Tune pickles its callbacks with the experiment: live Trial objects stay out of it
+        return dict(self.__dict__, _trials={})
+
+    def _prune(self, trial) -> None:
+        self._trials.pop(trial.trial_id, None)
+        self.freed_bytes += prune_trial_checkpoints(trial)
 
     def setup(self, **info):
         _ACTIVE[:] = [self]
@@ -227,14 +241,28 @@ class SweepCallback(Callback):
             self.tracker.set_tags(rec.run_id, {STATUS_TAG: status,
                                                **({ERROR_TAG: error[:5000]} if error else {})})
             self.tracker.finish(rec.run_id, "FINISHED" if status in ("ok", "stopped") else "FAILED")
+        if status == "failed" and rec.cell not in self.written:
+            self._trials[trial.trial_id] = trial   # a resume restarts it from its checkpoint
+        else:
+            self._prune(trial)
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         self._end(trial, "ok")
 
     def on_trial_error(self, iteration, trials, trial, **info):
-        self._end(trial, "failed", trial_error_text(trial))
+        error = trial_error_text(trial)
+        if "[Errno 28]" in error or "No space left on device" in error:
+            # not the trial's fault: stop the sweep (its cell stays unfinished, a rerun after
+            # freeing space resumes the trial from its checkpoint) instead of a failed row
+            self.disk_full = self.disk_full or OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            self._trials[trial.trial_id] = trial
+            return
+        self._end(trial, "failed", error)
 
     def on_step_end(self, iteration, trials, **info):
+        if self.disk_full is not None:
+            # raised here, not in a trial event: Tune would take it for the trial's own error
+            raise self.disk_full
         watchdog = active_watchdog()
         if watchdog is not None:
             watchdog.check({t.trial_id: (rec.cell, rec.phase if rec.phase == SEARCH
@@ -282,12 +310,26 @@ class SweepCallback(Callback):
         """Append the cell's rows, then write its done marker and close its MLflow run."""
         m, plan = self.meta[key], self.plans[key]
         now = datetime.now(timezone.utc).isoformat()
-        append_rows(self.results_dir, cell_rows(m["row"], plan, search, finals, selected, now),
-                    tag=key.replace("/", "__"))
+        rows = cell_rows(m["row"], plan, search, finals, selected, now)
         searcher_state = self.searcher.state.get(key, {}) if self.searcher is not None else {}
         summary = cell_summary(key, plan, search, finals, searcher_state.get("search_finished_at"))
-        write_marker(done_marker(self.results_dir, key, m.get("content", "")), summary)
+        part = None
+        try:
+            part = append_rows(self.results_dir, rows, tag=key.replace("/", "__"))
+            # the marker names its rows: a rerun finds a cell whose part went missing unfinished
+            summary.update(rows=len(rows), part=part.name if part is not None else None)
+            write_marker(done_marker(self.results_dir, key, m.get("content", "")), summary)
+        except OSError as exc:
+            if exc.errno != errno.ENOSPC:
+                raise
+            if part is not None:        # rows and marker both or neither: no duplicate on resume
+                part.unlink(missing_ok=True)
+            self.disk_full = self.disk_full or exc
+            return
         self.written.add(key)
+        for trial_id, trial in list(self._trials.items()):
+            if self.records.get(trial_id) is not None and self.records[trial_id].cell == key:
+                self._prune(trial)
         state = "done" if summary["finals_ok"] else "failed"
         self.cell_state[key]["state"] = state
         run = self.cell_runs.get(key)

@@ -22,13 +22,14 @@ sweep left, ended by pid).
 """
 from __future__ import annotations
 
-from harness.sweep.cli import EXIT_FAILED_CELLS, EXIT_INTERRUPTED, build_parser, main, run
+from harness.sweep.cli import (EXIT_FAILED_CELLS, EXIT_INTERRUPTED, EXIT_STOPPED, build_parser, main,
+                              run)
 from harness.sweep.parts import (PlanChanged, cell_failed, load_plan, plan_diff, resume_plan,
                                  retire_failed, save_plan)
 from harness.sweep.planning import CellEntry, SweepPlan, ensure_data, plan_sweep
 from harness.sweep.report import coverage_matrix, dry_run_text
 
-__all__ = ["EXIT_FAILED_CELLS", "EXIT_INTERRUPTED", "CellEntry", "PlanChanged", "SweepPlan",
+__all__ = ["EXIT_FAILED_CELLS", "EXIT_INTERRUPTED", "EXIT_STOPPED", "CellEntry", "PlanChanged", "SweepPlan",
            "build_parser", "cell_failed", "coverage_matrix", "dry_run_text", "ensure_data",
            "load_plan", "main", "plan_diff", "plan_sweep", "resume_plan", "retire_failed", "run",
            "save_plan"]

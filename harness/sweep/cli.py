@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 import time
 from pathlib import Path
 
 from harness.data.errors import DataError
-from harness.sweep.execute import execute, prepare_work
+from harness.sweep.disk import disk_full_error, disk_full_headline, disk_use_line
+from harness.sweep.execute import commit_work, execute, prepare_work
 from harness.sweep.leftovers import RayProcessRecord, end_recorded
 from harness.sweep.lock import SweepLock, acquire
 from harness.sweep.planning import ensure_data, plan_sweep
@@ -18,6 +20,7 @@ from harness.sweep.report import (banner, dry_run_text, failed_cells, finish_lea
                                   progress_printer, run_table_hint, unavailable_warnings)
 
 EXIT_INTERRUPTED = 130
+EXIT_STOPPED = 1        # the sweep stopped with cells unfinished (disk full, ...): rerun to resume
 EXIT_FAILED_CELLS = 3   # the sweep ended, but some cells have failed runs (rows say why)
 _STARTED_RAY = [False]   # whether the running sweep started the Ray session it uses
 _RAY_RECORD: list[RayProcessRecord | None] = [None]   # the pids of the Ray it started
@@ -75,7 +78,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run(args) -> int:
-    """Plan, lock, connect, check the cluster, run the unfinished cells, publish; the exit code."""
+    """Plan, lock, check, connect, run the unfinished cells, publish; the exit code.
+
+    Everything that can refuse the sweep (flags, damaged results, a changed plan, data) is checked
+    before anything but the lock file is written; every MLflow run it opened is ended on every
+    way out.
+    """
     from harness.tracking.guard import bound_http_waits
 
     bound_http_waits()      # an MLflow call waits seconds, not minutes, for a dead server
@@ -87,22 +95,31 @@ def run(args) -> int:
         return 0
     lock = lock_sweep(args, sp.sweep_dir)     # before anything of the sweep is read or written
     try:
-        return _run_locked(args, sp)
+        try:
+            return _run_planned(args, sp)
+        except Exception as exc:   # noqa: BLE001 - only a full disk is explained here
+            full = disk_full_error(exc)
+            if full is None:
+                raise
+            print(disk_full_headline(full, sp.sweep_dir,
+                                     args.max_concurrent or os.cpu_count() or 1),
+                  file=sys.stderr, flush=True)
+            return _stop(EXIT_STOPPED)
     finally:
         _stop(0)
         lock.release()
 
 
-def _run_locked(args, sp) -> int:
+def _run_planned(args, sp) -> int:
     """:func:`run` once this process holds the sweep's lock."""
     from harness.cluster import (auth_mode_hint, connect_error_message, format_issues,
                                  has_errors, preflight)
     from harness.tracking import default_tracking_uri
 
-    sp.results_dir.mkdir(parents=True, exist_ok=True)
     data_root = ensure_data(sp)
     tracking_uri = args.tracking_uri or default_tracking_uri(sp.runs)
     storage = args.storage or str(sp.sweep_dir / "tune")
+    work = prepare_work(args, sp, data_root, storage)      # refusals; nothing written yet
     print(banner(sp, data_root, tracking_uri), flush=True)
     # everything the driver can check, before Ray starts: every problem at once, then exit 2
     local = sweep_preflight(sp, data_root, tracking_uri)
@@ -129,14 +146,28 @@ def _run_locked(args, sp) -> int:
     if has_errors(issues):
         return _stop(2)
     tracker, sweep_run = open_sweep_run(args, sp, tracking_uri)
-    work = prepare_work(args, sp, data_root, storage)
+    try:
+        return _stop(_run_cells(args, sp, work, tracker, sweep_run, tracking_uri))
+    except BaseException as exc:
+        # whatever stopped the sweep (a refusal, a full disk, a bug): no run is left RUNNING
+        status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
+        try:
+            tracker.finish_all(sweep_run, status)
+        except Exception as end_exc:  # noqa: BLE001 - the first error is the one to report
+            print(f"warning: could not end the MLflow runs as {status}: {end_exc}", file=sys.stderr)
+        raise
+
+
+def _run_cells(args, sp, work, tracker, sweep_run: str, tracking_uri: str) -> int:
+    """Write the plan, run this run's cells, then publish (or say how to resume)."""
+    commit_work(sp, work)
     t0 = time.perf_counter()
-    interrupted = False
+    interrupted, freed = False, 0
     if work.todo:
         show = progress_printer(sp, work.done_before,
                                 total_trials=sum(c.plan.num_samples + c.plan.seeds for c in work.todo))
         try:
-            execute(args, sp, work, tracker, sweep_run, show)
+            freed = execute(args, sp, work, tracker, sweep_run, show).freed_bytes
         except KeyboardInterrupt:
             interrupted = True
         finally:
@@ -145,13 +176,14 @@ def _run_locked(args, sp) -> int:
     # every cell ends with rows (failed ones too), so an unfinished cell means the run was stopped
     # (Ctrl-C: Tune stops gracefully and checkpoints the experiment)
     if interrupted or unfinished:
+        # Tune takes Ctrl-C itself and returns: an unfinished cell is an interruption
         print(f"\ninterrupted: {len(work.todo) - len(unfinished)} cell(s) finished and saved, "
-              f"{len(unfinished)} unfinished; run the same command again to resume.",
-              file=sys.stderr)
-        tracker.finish(sweep_run, "KILLED")
+              f"{len(unfinished)} unfinished; run the same command again to resume.\n"
+              f"{disk_use_line(sp.sweep_dir, freed)}", file=sys.stderr)
+        tracker.finish_all(sweep_run, "KILLED")
         _say_if_behind(tracker)
-        return _stop(EXIT_INTERRUPTED)
-    return _stop(publish(args, sp, work, tracker, sweep_run, tracking_uri, t0))
+        return EXIT_INTERRUPTED
+    return publish(args, sp, work, tracker, sweep_run, tracking_uri, t0, freed)
 
 
 def open_sweep_run(args, sp, tracking_uri: str):
@@ -162,16 +194,19 @@ def open_sweep_run(args, sp, tracking_uri: str):
     return open_tracking(args, sp, tracking_uri)
 
 
-def publish(args, sp, work, tracker, sweep_run: str, tracking_uri: str, t0: float) -> int:
+def publish(args, sp, work, tracker, sweep_run: str, tracking_uri: str, t0: float,
+            freed: int = 0) -> int:
     """Consolidate the results, write the leaderboard, print the summary; the exit code."""
-    from harness.results import read_results, write_table
+    from harness.results import read_results, replace_table
     from harness.sweep.tracking import catch_up_if_back
     from harness.tracking import ui_command
 
     catch_up_if_back(tracker, sweep_run, sp)      # MLflow fell behind and answers again
     df = read_results(sp.results_dir)
     df = df[df["sweep"] == sp.name]
-    write_table(df, sp.sweep_dir / "results.parquet")
+    kept = replace_table(df, sp.sweep_dir / "results.parquet")
+    if kept:
+        print(f"warning: {kept}", file=sys.stderr, flush=True)
     print("\n" + finish_leaderboard(df, sp.sweep_dir, tracker, sweep_run, args.reference))
     elapsed = time.perf_counter() - t0
     failed = failed_cells(df)
@@ -179,7 +214,8 @@ def publish(args, sp, work, tracker, sweep_run: str, tracking_uri: str, t0: floa
           f"earlier, 0 unfinished, cells with failed runs: {failed or 'none'}; "
           f"{elapsed:.0f} s.\nResults: {sp.sweep_dir / 'results.parquet'}\nLeaderboard: "
           f"{sp.sweep_dir / 'leaderboard'}\nMLflow UI: {ui_command(tracking_uri)}\n"
-          f"{run_table_hint(tracker.experiment_id, tracking_uri, sp.sweep_dir)}")
+          f"{run_table_hint(tracker.experiment_id, tracking_uri, sp.sweep_dir)}\n"
+          f"{disk_use_line(sp.sweep_dir, freed)}")
     tracker.log_metrics(sweep_run, {"wall_seconds": elapsed, "cells_unfinished": 0}, step=0)
     tracker.finish(sweep_run, "FINISHED")
     _say_if_behind(tracker)

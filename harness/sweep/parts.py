@@ -43,6 +43,49 @@ def cell_failed(marker: Path, seeds: int) -> bool:
     return summary.get("finals_ok", 0) < seeds or summary.get("best_val") is None
 
 
+def interrupted_cells(sweep_dir: Path, results_dir: Path) -> dict[str, Any]:
+    """Cells of the sweep's last part without a done marker (its run was interrupted)."""
+    saved = load_plan(sweep_dir / PLAN_FILE)
+    return _unfinished(saved["parts"][-1], results_dir) if saved["parts"] else {}
+
+
+def refuse_retry_while_interrupted(pending: dict[str, Any]) -> None:
+    """``--retry-failed`` needs the last part finished first (its experiment is resumed as is)."""
+    if pending:
+        raise ValueError(f"--retry-failed: this sweep has {len(pending)} unfinished cell(s) "
+                         f"from an interrupted run ({', '.join(sorted(pending)[:3])}...); "
+                         f"rerun the same command without --retry-failed to finish them first")
+
+
+def lost_rows(results_dir: Path, key: str, marker: Path) -> str | None:
+    """Why a cell with a done marker has not got all its rows any more (None: it has them).
+
+    A marker says its cell's rows were written; a part deleted or moved away afterwards must not
+    leave the cell counted as finished (its rows would silently leave the table). Damaged parts
+    are refused before this is asked (:func:`harness.results.damaged_parts`).
+    """
+    from harness.results import cell_parts, read_part
+
+    try:
+        expected = json.loads(marker.read_text()).get("rows")
+    except (OSError, ValueError):
+        return f"its done marker {marker.name} cannot be read"
+    parts = cell_parts(results_dir, key)
+    if not parts:
+        return f"its rows are missing (no result part for it under {results_dir / 'parts'})"
+    n = sum(len(read_part(p)) for p in parts)
+    if expected is not None and n < int(expected):
+        return f"only {n} of its {expected} rows are left under {results_dir / 'parts'}"
+    return None
+
+
+def attempt_of(results_dir: Path, marker: Path) -> int:
+    """The attempt number a cell run again gets (2 for the first rerun of a finished cell)."""
+    from harness.results import retired_attempts
+
+    return retired_attempts(results_dir, marker.name) + 2
+
+
 def retire_failed(sweep_dir: Path, results_dir: Path, retry: list[tuple[str, Path]]) -> dict[str, int]:
     """Move failed cells' rows and markers to ``results/superseded/`` so they run again.
 
@@ -50,38 +93,35 @@ def retire_failed(sweep_dir: Path, results_dir: Path, retry: list[tuple[str, Pat
     out of the part that ran it in ``plan.json``, so this run starts a new part for it. Returns
     cell -> attempt number (2 for the first retry), which tags its new MLflow runs.
     """
-    from harness.results import retire_cell, retired_attempts
+    refuse_retry_while_interrupted(interrupted_cells(sweep_dir, results_dir))
+    return retire_cells(sweep_dir, results_dir, retry, "retrying")
+
+
+def retire_cells(sweep_dir: Path, results_dir: Path, cells: list[tuple[str, Path]],
+                 verb: str) -> dict[str, int]:
+    """Move cells' rows and markers aside (kept) and take them out of ``plan.json``'s parts;
+    returns cell -> attempt number of their next run."""
+    from harness.results import retire_cell
 
     plan_file = sweep_dir / PLAN_FILE
     saved = load_plan(plan_file)
-    if saved["parts"]:
-        pending = _unfinished(saved["parts"][-1], results_dir)
-        if pending:
-            raise ValueError(f"--retry-failed: this sweep has {len(pending)} unfinished cell(s) "
-                             f"from an interrupted run ({', '.join(sorted(pending)[:3])}...); "
-                             f"rerun the same command without --retry-failed to finish them first")
     attempts = {}
-    for key, marker in retry:
-        attempts[key] = retired_attempts(results_dir, marker.name) + 2
+    for key, marker in cells:
+        attempts[key] = attempt_of(results_dir, marker)
         dest = retire_cell(results_dir, key, marker)
         for part in saved["parts"]:
             part["cells"].pop(key, None)
-        print(f"retrying {key} (attempt {attempts[key]}): its earlier rows moved to {dest}",
+        print(f"{verb} {key} (attempt {attempts[key]}): its earlier rows and marker moved to {dest}",
               flush=True)
     if saved["parts"]:
         save_plan(plan_file, saved)
     return attempts
 
 
-def resume_plan(sweep_dir: Path, storage: str, name: str, todo: Iterable, results_dir: Path
-                ) -> tuple[str, str | None]:
-    """(Tune experiment name, path to restore or None) for this run of the sweep.
-
-    ``todo``: the cells to run (:class:`~harness.sweep.planning.CellEntry`). If the last part has
-    unfinished cells and its experiment can be restored, this run resumes it (searcher state,
-    finished trials, MLflow runs), provided every unfinished cell is planned exactly as before;
-    otherwise the difference is shown and a new ``--name`` suggested. Cells added to a sweep whose
-    parts are all finished run in a new part.
+def next_part(sweep_dir: Path, storage: str, name: str, todo: Iterable, results_dir: Path
+              ) -> tuple[str, str | None, dict[str, Any] | None]:
+    """(Tune experiment name, path to restore or None, the new part to record or None), without
+    writing anything (see :func:`resume_plan`; :func:`record_part` writes the new part).
 
     Leaving cells out (narrower ``--tasks``/``--methods``, or ``--drop-cell`` for a cell that
     hung) is allowed: the interrupted part is left as it is, its finished cells keep their rows,
@@ -89,8 +129,7 @@ def resume_plan(sweep_dir: Path, storage: str, name: str, todo: Iterable, result
     """
     from ray import tune
 
-    plan_file = sweep_dir / PLAN_FILE
-    saved = load_plan(plan_file)
+    saved = load_plan(sweep_dir / PLAN_FILE)
     current = {c.key: c.saved for c in todo}
     last = saved["parts"][-1] if saved["parts"] else None
     if last is not None:
@@ -109,12 +148,35 @@ def resume_plan(sweep_dir: Path, storage: str, name: str, todo: Iterable, result
                     f"sweep {name!r} was interrupted and its unfinished cells were planned "
                     f"differently:\n{diff}\nRerun the original command to finish it, or start a "
                     f"new sweep with --name {name}-2.")
-            return last["tune_name"], path
+            return last["tune_name"], path, None
     tune_name = name if not saved["parts"] else f"{name}.{len(saved['parts']) + 1}"
-    if current:
-        saved["parts"].append({"tune_name": tune_name, "cells": current})
-        save_plan(plan_file, saved)
-    return tune_name, None
+    return tune_name, None, ({"tune_name": tune_name, "cells": current} if current else None)
+
+
+def record_part(sweep_dir: Path, part: dict[str, Any] | None) -> None:
+    """Append a new part to ``plan.json`` (nothing for None)."""
+    if part is None:
+        return
+    plan_file = sweep_dir / PLAN_FILE
+    saved = load_plan(plan_file)
+    saved["parts"].append(part)
+    plan_file.parent.mkdir(parents=True, exist_ok=True)
+    save_plan(plan_file, saved)
+
+
+def resume_plan(sweep_dir: Path, storage: str, name: str, todo: Iterable, results_dir: Path
+                ) -> tuple[str, str | None]:
+    """(Tune experiment name, path to restore or None) for this run of the sweep.
+
+    ``todo``: the cells to run (:class:`~harness.sweep.planning.CellEntry`). If the last part has
+    unfinished cells and its experiment can be restored, this run resumes it (searcher state,
+    finished trials, MLflow runs), provided every unfinished cell is planned exactly as before;
+    otherwise the difference is shown and a new ``--name`` suggested. Cells added to a sweep whose
+    parts are all finished run in a new part.
+    """
+    tune_name, path, part = next_part(sweep_dir, storage, name, todo, results_dir)
+    record_part(sweep_dir, part)
+    return tune_name, path
 
 
 def earlier_attempts(sweep_dir: Path, part: str, keys: Iterable[str]) -> dict[str, int]:

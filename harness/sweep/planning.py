@@ -70,6 +70,28 @@ class CellEntry:
         return {"content": self.content, "description": self.description}
 
 
+#: numeric flags: (attribute, the smallest value allowed, what is allowed, what the value is for)
+FLAG_LIMITS = (("num_samples", 1, "an integer >= 1", "search trials per cell"),
+               ("seeds", 1, "an integer >= 1",
+                "final runs per cell on the test split; with 0 nothing would be ranked"),
+               ("stage_reuse", 1, "an integer >= 1", "search trials per stage-1 configuration"),
+               ("max_concurrent", 1, "an integer >= 1", "trials run at once"),
+               ("workers_per_trial", 1, "an integer >= 1", "workers per trial"),
+               ("max_failures", 0, "an integer >= 0", "retries of a trial that raises"),
+               ("cpus_per_trial", 1e-9, "a number above 0", "CPUs per trial"),
+               ("gpus_per_trial", 0, "a number >= 0", "GPUs per trial"))
+
+
+def check_flags(args) -> None:
+    """Refuse numeric flags out of range (ValueError naming each flag, its value and what is
+    allowed), before anything is written or started."""
+    bad = [f"--{attr.replace('_', '-')} {value} is not allowed: it must be {allowed} ({what})"
+           for attr, low, allowed, what in FLAG_LIMITS
+           if (value := getattr(args, attr, None)) is not None and value < low]
+    if bad:
+        raise ValueError("; ".join(bad))
+
+
 def plan_sweep(args) -> SweepPlan:
     """Resolve everything a sweep needs without starting Ray (also what --dry-run prints)."""
     from harness.methods.discovery import discover, get_method
@@ -81,10 +103,7 @@ def plan_sweep(args) -> SweepPlan:
         check_name(args.name)
     runs = check_runs_dir(args.runs_dir)
     profile = get_profile(args.profile)
-    for flag, value, low in (("--stage-reuse", args.stage_reuse, 1),
-                             ("--num-samples", args.num_samples, 1), ("--seeds", args.seeds, 0)):
-        if value is not None and value < low:
-            raise SystemExit(f"{flag} must be at least {low}, got {value}")
+    check_flags(args)
     from harness.engine.watchdog import parse_duration
 
     raw_timeout = getattr(args, "trial_timeout", None)
@@ -102,8 +121,8 @@ def plan_sweep(args) -> SweepPlan:
     methods = [get_method(n, entries) for n in names]
     data_root = check_data_root(args.data_root) if args.data_root else None
     if data_root is None and profile.name not in ("quick", "smoke"):
-        raise SystemExit(
-            f"error: profile {profile.name!r} runs on the real PDEBench files: pass --data-root DIR "
+        raise ValueError(
+            f"profile {profile.name!r} runs on the real PDEBench files: pass --data-root DIR "
             f"(get them with `python -m harness.data download --suite {args.suite} --root DIR`), or "
             f"use --profile quick for synthetic data.")
     coverage = {}

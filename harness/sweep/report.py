@@ -131,7 +131,7 @@ def finish_leaderboard(df, sweep_dir: Path, tracker, sweep_run: str, reference: 
     if final.empty:
         return "(no final results: nothing to rank)"
     links = None
-    if tracker is not None:
+    if tracker is not None and getattr(tracker, "experiment_id", None):
         from harness.leaderboard.build import build_leaderboards
         from harness.report.board_links import mlflow_board_links, tracker_parent_of
 

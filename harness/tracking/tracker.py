@@ -343,6 +343,29 @@ class Tracker:
         process (a Ray worker of *this* sweep) would be marked too.
         """
         skip = set(exclude)
+        killed = []
+        for r in self._running_under(parent_id):
+            rid = r.info.run_id
+            if rid in skip or r.data.tags.get(OWNER_TAG) == self.owner:
+                continue
+            self.set_tags(rid, {STALE_TAG: "1"})
+            self.finish(rid, "KILLED")
+            killed.append(rid)
+        return killed
+
+    def finish_all(self, parent_id: str, status: str) -> list[str]:
+        """End every RUNNING run under ``parent_id`` (this process's too) and ``parent_id`` itself
+        with ``status`` (FAILED, KILLED): a sweep that stops early ends each run it opened.
+        Returns the ids of the descendants it ended."""
+        ended = []
+        for r in self._running_under(parent_id):
+            self.finish(r.info.run_id, status)
+            ended.append(r.info.run_id)
+        self.finish(parent_id, status)
+        return ended
+
+    def _running_under(self, parent_id: str) -> list[Run]:
+        """RUNNING runs with ``parent_id`` among their ancestors (at any depth; not itself)."""
         running = self._search("attributes.status = 'RUNNING'")
         parent_of: dict[str, str | None] = {r.info.run_id: r.data.tags.get(PARENT_TAG) for r in running}
 
@@ -359,13 +382,5 @@ class Tracker:
                         parent_of[cur] = None
                 cur = parent_of[cur]
 
-        killed = []
-        for r in running:
-            rid = r.info.run_id
-            if rid == parent_id or rid in skip or r.data.tags.get(OWNER_TAG) == self.owner:
-                continue
-            if parent_id in ancestors(rid):
-                self.set_tags(rid, {STALE_TAG: "1"})
-                self.finish(rid, "KILLED")
-                killed.append(rid)
-        return killed
+        return [r for r in running
+                if r.info.run_id != parent_id and parent_id in ancestors(r.info.run_id)]
