@@ -120,11 +120,11 @@ def test_sweep_refuses_storage_the_nodes_cannot_use(cluster, data_root, tmp_path
     connecting), an unusable --storage stops the sweep before any trial: exit code 2."""
     import inspect
 
-    import harness.sweep
+    import harness.sweep.cli
     from harness.sweep import main
 
-    if "preflight(" not in inspect.getsource(harness.sweep.run):
-        pytest.skip("harness.sweep.run does not call harness.cluster.preflight yet")
+    if "preflight(" not in inspect.getsource(harness.sweep.cli):
+        pytest.skip("harness.sweep does not call harness.cluster.preflight yet")
     c, _, _ = cluster
     args = sweep_args(c, tmp_path, data_root, "mn-refused")
     args[args.index("--storage") + 1] = "foo://bucket/tune"
