@@ -28,8 +28,10 @@ FIGURES = {
     "semantic_gap.png": ("Semantic gap against error",
                          "FA + FLD against the target loss at the stage-1 probes (open: before "
                          "stage 1, filled: after; a line joins one run's two probes), with Pearson r "
-                         "per task over all probe points. Only the start and end probes are logged "
-                         "per run, not every stage-1 iteration."),
+                         "per task over RECRAFT's probe points (the paper's gap is RECRAFT's FA + "
+                         "FLD; the other methods' gaps hold other terms and are drawn, not pooled "
+                         "into r; all points only when no RECRAFT run logged probes). Only the "
+                         "start and end probes are logged per run, not every stage-1 iteration."),
     "wall_time.png": ("Training cost",
                       "Left: wall seconds per method summed over tasks, split into the sweep's "
                       "search trials and final runs. Right: the median run's seconds in each of "
