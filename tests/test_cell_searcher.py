@@ -149,3 +149,19 @@ def test_restore_refuses_a_checkpoint_of_the_old_optuna_search_engine(tmp_path):
     path.write_bytes(pickle.dumps(state))
     with pytest.raises(ValueError, match="older version of the harness.*new --name"):
         CellSearcher([plan]).restore(str(path))
+
+
+def test_selection_counts_the_result_tune_hands_only_to_on_trial_complete():
+    """Tune passes a trial's last result (the epoch that ended it, or that ASHA stopped it on)
+    to ``on_trial_complete`` only: selection must count it. Trial t0 is worse until its last
+    epoch, where it beats t1; the final runs use t0's configuration."""
+    plan = plan_for("nft", num_samples=2, reuse=1, seeds=1)
+    s = CellSearcher([plan])
+    c0, c1 = s.suggest("t0"), s.suggest("t1")
+    s.on_trial_result("t0", {"val_nrmse": 0.9, "training_iteration": 1})
+    s.on_trial_complete("t0", {"val_nrmse": 0.1, "training_iteration": 2})
+    s.on_trial_result("t1", {"val_nrmse": 0.5, "training_iteration": 1})
+    s.on_trial_complete("t1", {"val_nrmse": 0.5, "training_iteration": 2})
+    final = s.suggest("f0")
+    assert final[PHASE_KEY] == "final"
+    assert method_config(final) == method_config(c0) != method_config(c1)

@@ -186,6 +186,10 @@ class CellSearcher(Searcher):
             self._save_study(key)
         st["in_flight"].discard(trial_id)
         st["completed"] += 1
+        if not bad and plan.better(result[plan.metric], self.trial_best.get(trial_id)):
+            # the last epoch's result (or the one ASHA stopped on) reaches only this method:
+            # without it a trial whose last epoch was its best would be judged on an earlier one
+            self.trial_best[trial_id] = float(result[plan.metric])
         best = self.trial_best.get(trial_id)
         if not bad and best is not None and result is not None and plan.better(best, st["best"]):
             st["best"], st["best_config"] = best, dict(self.trial_config[trial_id])

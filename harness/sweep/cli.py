@@ -119,13 +119,13 @@ def _run_planned(args, sp) -> int:
     data_root = ensure_data(sp)
     tracking_uri = args.tracking_uri or default_tracking_uri(sp.runs)
     storage = args.storage or str(sp.sweep_dir / "tune")
-    work = prepare_work(args, sp, data_root, storage)      # refusals; nothing written yet
     print(banner(sp, data_root, tracking_uri), flush=True)
     # everything the driver can check, before Ray starts: every problem at once, then exit 2
     local = sweep_preflight(sp, data_root, tracking_uri)
     if local:
         print(format_issues(local, title="preflight"), file=sys.stderr, flush=True)
         return 2
+    work = prepare_work(args, sp, data_root, storage)      # refusals; nothing written yet
     if args.address and auth_mode_hint():
         print(f"note: {auth_mode_hint()}", file=sys.stderr, flush=True)
     record = None if args.address else RayProcessRecord(sp.sweep_dir)   # before ray.init
