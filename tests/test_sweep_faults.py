@@ -128,7 +128,9 @@ def test_missing_data_exits_2_before_plan_or_mlflow(tmp_path):
     runs, empty = tmp_path / "runs", tmp_path / "no-data"
     empty.mkdir()
     rc, out, err = _main(_args(empty, runs, "nodata", "nft"))
-    assert rc == 2 and err.startswith("error: "), err[-2000:]
+    # reported by the preflight, with every other problem, before anything is written
+    assert rc == 2 and err.startswith("preflight: 1 error(s)"), err[-2000:]
+    assert "data file for task 'advection' not found" in err
     assert not (runs / "nodata" / "plan.json").exists()
     assert not (runs / "mlflow.db").exists()                       # no sweep run left RUNNING
 
