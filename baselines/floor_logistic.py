@@ -16,7 +16,7 @@ import warnings
 
 import numpy as np
 
-from harness.methods.floor import FloorPredictor, only_classes
+from harness.methods.floor import FloorPredictor, best_on_validation, only_classes
 
 #: inverse L2 penalties tried (scikit-learn's ``C``); the best on the validation split is kept
 CS = (1e-3, 1e-2, 1e-1, 1.0)
@@ -50,20 +50,16 @@ class LogisticRegressionFloor(FloorPredictor):
         n_cls = int(labels.max()) + 1
         if len(np.unique(labels)) < 2:
             raise ValueError("logistic: the training split holds a single class; nothing to fit")
-        best = None
-        for c in CS:
+
+        def fitted(c):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
                 model = LogisticRegression(C=c, max_iter=MAX_ITER, random_state=seed).fit(
                     scaled(x_train), labels)
-            predict = _predictor(model, scaled, n_cls)
-            value = float(metric(predict(x_val), y_val))
-            better = best is None or (value < best[0] if direction == "min" else value > best[0])
-            if np.isfinite(value) and better:
-                best = (value, predict)
-        if best is None:
-            raise ValueError("logistic: every C gave a non-finite validation value")
-        return best[1]
+            return _predictor(model, scaled, n_cls)
+
+        return best_on_validation((fitted(c) for c in CS), x_val, y_val, metric, direction,
+                                  "logistic: every C")
 
 
 def _predictor(model, scaled, n_cls: int):

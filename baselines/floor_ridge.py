@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness.methods.floor import FloorPredictor, not_for_classes
+from harness.methods.floor import FloorPredictor, best_on_validation, not_for_classes
 
 #: the ridge penalties tried (scikit-learn's ``alpha``); the best on the validation split is kept
 ALPHAS = tuple(10.0 ** k for k in range(-4, 5))
@@ -37,8 +37,8 @@ class RidgeRegression(FloorPredictor):
         n_coef = int(np.prod(x_train.shape[1:])) * int(np.prod(out_shape or (1,)))
         if n_coef > PRIMAL_LIMIT and len(x_train) < int(np.prod(x_train.shape[1:])):
             return _dual_fit(flat, x_train, y_train, x_val, y_val, metric, direction, out_shape)
-        best = None
-        for alpha in ALPHAS:
+
+        def fitted(alpha):
             # with fewer samples than features scikit-learn solves the n x n kernel system (about
             # 9x faster here than solver="svd"); tiny penalties make it ill-conditioned, which
             # the validation split then judges
@@ -46,14 +46,11 @@ class RidgeRegression(FloorPredictor):
                 warnings.simplefilter("ignore", LinAlgWarning)
                 warnings.filterwarnings("ignore", message=".*[Ss]ingular matrix.*")
                 model = Ridge(alpha=alpha).fit(flat(x_train), flat(y_train))
-            value = float(metric(model.predict(flat(x_val)).reshape((len(x_val),) + out_shape), y_val))
-            better = best is None or (value < best[0] if direction == "min" else value > best[0])
-            if np.isfinite(value) and better:
-                best = (value, model)
-        if best is None:
-            raise ValueError("ridge: every alpha gave a non-finite validation value")
-        model = best[1]
-        return lambda x: model.predict(flat(x)).reshape((len(x),) + out_shape).astype(np.float32)
+            return lambda x: model.predict(flat(x)).reshape((len(x),) + out_shape)
+
+        chosen = best_on_validation((fitted(a) for a in ALPHAS), x_val, y_val, metric, direction,
+                                    "ridge: every alpha")
+        return lambda x: chosen(x).astype(np.float32)
 
 
 def _dual_fit(flat, x_train, y_train, x_val, y_val, metric, direction, out_shape):
@@ -64,15 +61,10 @@ def _dual_fit(flat, x_train, y_train, x_val, y_val, metric, direction, out_shape
     x_mean, y_mean = xt.mean(axis=0), yt.mean(axis=0)
     xc, yc = xt - x_mean, yt - y_mean
     shape = lambda p, n: p.reshape((n,) + out_shape).astype(np.float32)  # noqa: E731
-    best = None
-    for alpha in ALPHAS:
+
+    def fitted(alpha):
         model = KernelRidge(alpha=alpha, kernel="linear").fit(xc, yc)
-        pred = model.predict(flat(x_val) - x_mean) + y_mean
-        value = float(metric(shape(pred, len(x_val)), y_val))
-        better = best is None or (value < best[0] if direction == "min" else value > best[0])
-        if np.isfinite(value) and better:
-            best = (value, model)
-    if best is None:
-        raise ValueError("ridge: every alpha gave a non-finite validation value")
-    model = best[1]
-    return lambda x: shape(model.predict(flat(x) - x_mean) + y_mean, len(x))
+        return lambda x: shape(model.predict(flat(x) - x_mean) + y_mean, len(x))
+
+    return best_on_validation((fitted(a) for a in ALPHAS), x_val, y_val, metric, direction,
+                              "ridge: every alpha")

@@ -72,6 +72,20 @@ class FloorPredictor(Method):
         return {"metrics": metrics}
 
 
+def best_on_validation(predictors, x_val, y_val, metric, direction: str, what: str):
+    """The predictor (from an iterable, fitted lazily) with the best finite validation value;
+    raises ValueError ``"<what> gave a non-finite validation value"`` when none has one."""
+    best = None
+    for predict in predictors:
+        value = float(metric(predict(x_val), y_val))
+        better = best is None or (value < best[0] if direction == "min" else value > best[0])
+        if np.isfinite(value) and better:
+            best = (value, predict)
+    if best is None:
+        raise ValueError(f"{what} gave a non-finite validation value")
+    return best[1]
+
+
 def not_for_classes(task) -> tuple[bool, str]:
     """``supports`` of the regression floors: class indices are no field to average or regress
     (the ``majority`` and ``logistic`` floors stand in on those tasks)."""
