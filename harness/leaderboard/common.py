@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from harness.leaderboard.build import TaskColumn
+    from harness.leaderboard.model import TaskColumn
     from harness.leaderboard.reference import ReferenceRow
 
 #: display order of data sources; others follow alphabetically

@@ -18,7 +18,7 @@ import math
 from typing import TYPE_CHECKING, Iterable
 
 if TYPE_CHECKING:
-    from harness.leaderboard.build import Cell, Leaderboard, TaskColumn
+    from harness.leaderboard.model import Cell, Leaderboard
 
 #: the floor every method must beat
 MEAN_FLOOR = "mean"
