@@ -28,6 +28,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .grid import tokens_to_grid
+
 __all__ = ["DensePooler1D", "LinearHead1D", "DenseDecoder2D", "PointHead", "DENSE_HEADS_1D"]
 
 #: the 1D dense heads a profile may choose: the reference's parameter-free pooler, or a linear map
@@ -104,12 +106,7 @@ class DenseDecoder2D(nn.Module):
         nn.init.zeros_(self.conv.bias)
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
-        if h.dim() == 3:
-            b, n, c = h.shape
-            gh, gw = self.final_grid
-            if n != gh * gw:
-                raise ValueError(f"DenseDecoder2D built for a {gh}x{gw} grid, got {n} tokens")
-            h = h.reshape(b, gh, gw, c)
+        h = tokens_to_grid(h, self.final_grid, "DenseDecoder2D")
         x = h.permute(0, 3, 1, 2).contiguous()  # NCHW
         x = self.shuffle(self.conv(x))  # (B, k, image, image)
         if x.shape[1] != self.out_channels:

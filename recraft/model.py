@@ -180,7 +180,7 @@ def build_target_model(
             1D embedders have one init (the 1D conv is Xavier in both repos).
         align: whether the alignment stage will run; ``False`` selects the NFT init branch.
         stride: 1D only, force the stride (e.g. 2 for the reference's Burgers behaviour).
-        backbone_path: explicit weights location for a preset (``--backbone-path``).
+        backbone_path: explicit weights location for a preset (``load_backbone(path=...)``).
         dropout: override the body's dropout / drop-path rate (default: the checkpoint's).
         dense_head_1d: ``"pooler"`` (the reference's parameter-free head) or ``"linear"``
             (:class:`~recraft.heads.LinearHead1D`); 1D dense outputs only.

@@ -221,7 +221,7 @@ def test_missing_roberta_base_names_every_place(empty_caches, no_network):
     assert str(empty_caches / "backbones" / "roberta-base") in msg
     assert str(empty_caches / "hf" / "hub" / "models--FacebookAI--roberta-base") in msg
     assert "models--roberta-base" in msg
-    assert "--backbone-path" in msg and "HF_HOME" in msg and "network" in msg
+    assert "RECRAFT_BACKBONE_DIR" in msg and "path=" in msg and "HF_HOME" in msg and "network" in msg
 
 
 def test_missing_swin_base_names_every_place(empty_caches, no_network):
@@ -232,7 +232,7 @@ def test_missing_swin_base_names_every_place(empty_caches, no_network):
     assert "models--timm--swin_base_patch4_window7_224.ms_in22k" in msg
     assert str(empty_caches / "hf" / "hub") in msg
     assert "swin_base_patch4_window7_224_22k.pth" in msg
-    assert "--backbone-path" in msg and "HF_HOME" in msg
+    assert "RECRAFT_BACKBONE_DIR" in msg and "path=" in msg and "HF_HOME" in msg
 
 
 def test_missing_local_path_and_unknown_repo(empty_caches, no_network):
