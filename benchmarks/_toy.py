@@ -60,7 +60,7 @@ def toy_method(epochs: int, epoch_seconds: float):
 
     d = Path(tempfile.mkdtemp(prefix="bench-toy-"))
     (d / "toy_bench.py").write_text(TOY)
-    m = discover([d], modules=())["toy-bench"].method
+    m = discover([d])["toy-bench"].method
     m.epochs, m.epoch_seconds = int(epochs), float(epoch_seconds)
     return m
 

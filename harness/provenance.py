@@ -45,8 +45,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def method_files(method) -> list[Path]:
-    """The source files of a method's classes: its own and every method class it derives from
-    (a plugin file, or the module of a built-in method), never the harness's base class."""
+    """The source files of a method's classes: its own plugin file and the module of every method
+    class it derives from, never the harness's base class."""
     import inspect
 
     from harness.methods.contract import Method

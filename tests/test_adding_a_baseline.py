@@ -49,7 +49,7 @@ def drafts(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def methods(drafts):
-    entries = discover([drafts], modules=())
+    entries = discover([drafts])
     broken = {n: e.error for n, e in entries.items() if not e.available}
     assert not broken, f"doc examples that do not load: {broken}"
     return {n: e.method for n, e in entries.items()}
@@ -87,7 +87,7 @@ def test_examples_are_discovered_from_a_temporary_folder(drafts, methods):
     for m in methods.values():
         assert m.contract_problems() == []
         assert m.version == "1"
-    entries = discover([drafts], modules=())
+    entries = discover([drafts])
     assert entries[MAIN_EXAMPLE].origin == str(drafts / "frozen_body.py")
     # written to a temporary folder, not into the repository's baselines/
     assert not any(Path(e.origin).parent == ROOT / "baselines" for e in entries.values())

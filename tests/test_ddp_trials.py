@@ -67,7 +67,7 @@ def ray_two_cpus():
 def toy(tmp_path_factory):
     d = tmp_path_factory.mktemp("plugins")
     (d / "toy_ddp.py").write_text(TOY)
-    return discover([d], modules=())["toy-ddp"].method
+    return discover([d])["toy-ddp"].method
 
 
 def _data():
@@ -195,7 +195,7 @@ def test_a_single_cell_search_uses_every_trial_slot(ray_two_cpus, tmp_path):
 
     (tmp_path / "p").mkdir()
     (tmp_path / "p" / "toy_sleepy.py").write_text(SLEEPY)
-    method = discover([tmp_path / "p"], modules=())["toy-sleepy"].method
+    method = discover([tmp_path / "p"])["toy-sleepy"].method
     prof = PROFILES["smoke"].with_overrides(grace_period=2)
     cell = CellSpec("t", "pdebench", "advection", method.name, prof, workers=1)
     out = run_search(cell, method, get_suite("pdebench")["advection"], _data(), num_samples=4,

@@ -1,6 +1,6 @@
 """Every discovered method honours the plugin contract, on every task of the pdebench suite.
 
-Parametrized over ``discover()`` with the default folders (``baselines/`` + ``recraft.methods``), so
+Parametrized over ``discover()`` with the default folder (``baselines/``, RECRAFT included), so
 a new file in ``baselines/`` is checked without touching this file:
 
 * identity: name, version, stages with ``stage_<name>`` code, no ``contract_problems()``;

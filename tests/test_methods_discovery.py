@@ -1,7 +1,7 @@
 """Plugin discovery: broken files are reported, not fatal; names are unique; helpers are skipped.
 
-Every test builds its own plugin folder under ``tmp_path`` and discovers it with
-``modules=()`` (no built-ins) unless the built-ins are the point of the test.
+Every test builds its own plugin folder under ``tmp_path`` and discovers that folder alone,
+unless the shipped ``baselines/`` (RECRAFT included) are the point of the test.
 """
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.methods.discovery import (DuplicateMethodName, UnknownMethod, discover, get_method)
+from harness.methods.discovery import (BASELINES_DIR, DuplicateMethodName, UnknownMethod, discover,
+                                       get_method)
 
 GOOD = '''
 from harness.methods.contract import Method, Stage
@@ -74,7 +75,7 @@ def plugins(tmp_path) -> Path:
 
 # ----------------------------------------------------------------------------- broken files
 def test_broken_files_become_unavailable_entries(plugins):
-    entries = discover([plugins], modules=())
+    entries = discover([plugins])
     # the good plugins still load, with their class attributes
     for name, version in (("tmp-alpha", "3"), ("tmp-beta", "7")):
         assert entries[name].available, entries[name].error
@@ -94,13 +95,13 @@ def test_broken_files_become_unavailable_entries(plugins):
 
 
 def test_underscore_helpers_are_skipped(plugins):
-    entries = discover([plugins], modules=())   # _helper.py raises if imported
+    entries = discover([plugins])   # _helper.py raises if imported
     assert "_helper" not in entries
     assert all(Path(e.origin).name != "_helper.py" for e in entries.values())
 
 
 def test_unavailable_method_names_its_error(plugins):
-    entries = discover([plugins], modules=())
+    entries = discover([plugins])
     with pytest.raises(UnknownMethod, match="unavailable: ModuleNotFoundError"):
         get_method("broken_import", entries)
 
@@ -109,7 +110,7 @@ def test_a_plugin_with_a_runtime_error_is_reported(tmp_path):
     d = tmp_path / "p"
     write_plugin(d, "ok.py", good("tmp-ok"))
     write_plugin(d, "boom.py", "raise RuntimeError('weights not downloaded: run setup first')\n")
-    entries = discover([d], modules=())
+    entries = discover([d])
     assert entries["tmp-ok"].available
     assert entries["boom"].error.startswith("RuntimeError: weights not downloaded")
 
@@ -120,18 +121,29 @@ def test_duplicate_name_in_two_files_names_both(tmp_path):
     first = write_plugin(d, "first.py", good("tmp-twin", cls="First"))
     second = write_plugin(d, "second.py", good("tmp-twin", cls="Second"))
     with pytest.raises(DuplicateMethodName) as info:
-        discover([d], modules=())
+        discover([d])
     msg = str(info.value)
     assert str(first) in msg and str(second) in msg
     assert "tmp-twin" in msg
 
 
-def test_duplicate_of_a_builtin_method_is_refused(tmp_path):
+def test_duplicate_of_a_shipped_method_is_refused(tmp_path):
     d = tmp_path / "shadow"
     path = write_plugin(d, "my_recraft.py", good("recraft", cls="MyRecraft"))
     with pytest.raises(DuplicateMethodName) as info:
-        discover([d])                                   # built-in recraft.methods included
-    assert "recraft.methods" in str(info.value) and str(path) in str(info.value)
+        discover([BASELINES_DIR, d])                    # recraft is baselines/recraft.py
+    assert str(BASELINES_DIR / "recraft.py") in str(info.value) and str(path) in str(info.value)
+
+
+def test_recraft_is_discovered_like_any_baseline(tmp_path):
+    """No built-in special case: RECRAFT and recraft-ref are files of baselines/, and a folder
+    given instead of baselines/ lists only its own methods."""
+    shipped = discover()
+    for name, stem in (("recraft", "recraft"), ("recraft-ref", "recraft_ref")):
+        assert shipped[name].available and shipped[name].origin == str(BASELINES_DIR / f"{stem}.py")
+    d = tmp_path / "alone"
+    write_plugin(d, "alpha.py", good("tmp-alpha"))
+    assert set(discover([d])) == {"tmp-alpha"}
 
 
 def test_unknown_name_suggests_the_closest():
@@ -143,8 +155,8 @@ def test_unknown_name_suggests_the_closest():
 
 
 def test_discovery_is_repeatable(plugins):
-    a = discover([plugins], modules=())
-    b = discover([plugins], modules=())
+    a = discover([plugins])
+    b = discover([plugins])
     assert set(a) == set(b)
     assert {n for n, e in a.items() if e.available} == {"tmp-alpha", "tmp-beta"}
 
@@ -172,8 +184,19 @@ def test_list_shows_unavailable_and_good_methods(plugins, capsys):
         assert "prepare -> finetune" in by_name[name]
         assert by_name[name].rstrip().endswith(f"ok ({plugins / (name.split('-')[1] + '.py')})")
         assert cols[cols.index("finetune") + 1:cols.index("finetune") + 3] == ["1", "inf"]  # searched, size
-    # the built-in methods (recraft.methods) are always listed
-    from recraft.methods import Recraft
-
-    assert by_name["recraft"].split()[1] == Recraft.version and " ok (" in by_name["recraft"]
+    # the folder replaces baselines/: the shipped methods (RECRAFT included) are not listed
+    assert "recraft" not in by_name and "nft" not in by_name
     assert "_helper" not in by_name
+
+
+def test_list_shows_the_shipped_baselines_folder_with_recraft(plugins, capsys):
+    from harness.list import main
+
+    assert main(["methods", "--baselines-dir", str(BASELINES_DIR),
+                 "--baselines-dir", str(plugins)]) == 0
+    by_name = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[1:]
+               if line.strip()}
+    recraft = discover()["recraft"].method
+    assert by_name["recraft"].split()[1] == recraft.version
+    assert by_name["recraft"].rstrip().endswith(f"ok ({BASELINES_DIR / 'recraft.py'})")
+    assert "tmp-alpha" in by_name

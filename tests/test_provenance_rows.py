@@ -58,7 +58,7 @@ def _git(repo: Path, *cmd: str) -> None:
 def _plugin(directory: Path, text: str = PLUGIN):
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "extra.py").write_text(text)
-    return discover(directories=[directory], modules=())["extra-plugin"].method
+    return discover(directories=[directory])["extra-plugin"].method
 
 
 def test_an_untracked_plugin_file_marks_the_commit_dirty_and_its_hash_is_recorded(tmp_path):

@@ -1,4 +1,4 @@
-"""Find method plugins: every ``baselines/*.py`` (``_*.py`` skipped) plus built-in modules.
+"""Find method plugins: every ``baselines/*.py`` (``_*.py`` skipped), RECRAFT included.
 
 Each file is imported on its own. A file that fails to import becomes an *unavailable* entry that
 carries its error instead of crashing the harness; two classes with the same ``name`` are refused
@@ -18,8 +18,6 @@ from typing import Iterable
 from harness.methods.contract import Method
 
 BASELINES_DIR = Path(__file__).resolve().parents[2] / "baselines"
-# Methods that live in the method packages themselves, registered like any plugin.
-BUILTIN_MODULES: tuple[str, ...] = ("recraft.methods",)
 
 
 class DuplicateMethodName(Exception):
@@ -86,11 +84,10 @@ def _short_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}\n" + "".join(tb[-3:])
 
 
-def discover(directories: Iterable[Path] | None = None,
-             modules: Iterable[str] | None = None) -> dict[str, MethodEntry]:
-    """Name -> entry for every method found. Broken files appear under their file stem."""
+def discover(directories: Iterable[Path] | None = None) -> dict[str, MethodEntry]:
+    """Name -> entry for every method in ``directories`` (default: ``baselines/``). Broken files
+    appear under their file stem."""
     directories = [BASELINES_DIR] if directories is None else [Path(d) for d in directories]
-    modules = BUILTIN_MODULES if modules is None else tuple(modules)
     entries: dict[str, MethodEntry] = {}
 
     def add(cls: type[Method], origin: str) -> None:
@@ -106,14 +103,6 @@ def discover(directories: Iterable[Path] | None = None,
         else:
             entries[inst.name] = MethodEntry(inst.name, origin, method=inst)
 
-    for modname in modules:
-        try:
-            module = importlib.import_module(modname)
-        except Exception as exc:  # noqa: BLE001 - report, never crash
-            entries[modname] = MethodEntry(modname, modname, error=_short_error(exc))
-            continue
-        for cls in _classes_in(module):
-            add(cls, f"{modname} ({Path(module.__file__).name})")
     for d in directories:
         for path in sorted(d.glob("*.py")):
             if path.name.startswith("_"):

@@ -71,7 +71,9 @@ class LipschitzNotReachedWarning(UserWarning):
 def source_code_version() -> str:
     """``SOURCE_SIDE_VERSION`` + a digest of the code that determines a source side's contents."""
     here = Path(__file__).resolve().parent
-    files = sorted(here.glob("*.py")) + [here.parent / "backbones.py"]
+    # the bodies' input layers measure the source features: the backbones package counts too
+    files = (sorted(here.glob("*.py")) + sorted((here.parent / "backbones").glob("*.py"))
+             + [here.parent / "grid.py"])
     h = hashlib.sha256(SOURCE_SIDE_VERSION.encode())
     for f in files:
         h.update(f.name.encode())
