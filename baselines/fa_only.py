@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from recraft.family import _Paper
+from search_spaces import fa_only as fa_only_space
 
 
 class FeatureAlignmentOnly(_Paper):
@@ -9,5 +10,5 @@ class FeatureAlignmentOnly(_Paper):
     version = "2"
     summary = "RECRAFT without FLD (ε·W₁ feature alignment only)"
     variant_of = "recraft"
-    space_module = "search_spaces.fa_only"
+    space_module = fa_only_space
     ablates = ("fld",)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from recraft.family import _Paper
+from search_spaces import fld_only as fld_only_space
 
 
 class FeatureLabelDistortionOnly(_Paper):
@@ -9,5 +10,5 @@ class FeatureLabelDistortionOnly(_Paper):
     version = "2"
     summary = "RECRAFT without FA (H(Y_t|Y_s) FLD only)"
     variant_of = "recraft"
-    space_module = "search_spaces.fld_only"
+    space_module = fld_only_space
     ablates = ("fa",)

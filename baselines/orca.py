@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from recraft.family import FineTuningMethod
+from search_spaces import orca as orca_space
 
 
 class Orca(FineTuningMethod):
@@ -9,7 +10,7 @@ class Orca(FineTuningMethod):
     version = "2"
     summary = "ORCA: label-aware OTDD alignment (k-means target clusters), then fine-tuning"
     paper = "Shen et al., ICML 2023"
-    space_module = "search_spaces.orca"
+    space_module = orca_space
     fa_loss = "otdd"
     fld = "none"
     combine = "sequential"

@@ -4,6 +4,7 @@ App. I; ``combine = "joint"`` sums ε·FA + FLD instead, see docs/divergences.md
 from __future__ import annotations
 
 from recraft.family import _Paper
+from search_spaces import recraft as recraft_space
 
 
 class Recraft(_Paper):
@@ -11,4 +12,4 @@ class Recraft(_Paper):
     version = "2"
     summary = "RECRAFT, paper formulation: ε·FA then whole-set FLD, ε-recalibrated source head"
     paper = "Tran et al., AISTATS 2026 (arXiv 2601.18231)"
-    space_module = "search_spaces.recraft"
+    space_module = recraft_space

@@ -3,6 +3,7 @@ epochs, batches and schedule, plain CE)."""
 from __future__ import annotations
 
 from recraft.family import _Paper
+from search_spaces import recraft_no_recal as recraft_no_recal_space
 
 
 class RecraftNoRecalibration(_Paper):
@@ -10,5 +11,5 @@ class RecraftNoRecalibration(_Paper):
     version = "2"
     summary = "RECRAFT without ε-recalibration of the source head"
     variant_of = "recraft"
-    space_module = "search_spaces.recraft_no_recal"
+    space_module = recraft_no_recal_space
     ablates = ("recalibration",)

@@ -5,6 +5,7 @@ epochs), the code's FA lr ×10 and StepLR schedule, FLD on per-class chunks (doc
 from __future__ import annotations
 
 from recraft.family import FineTuningMethod
+from search_spaces import recraft_ref as recraft_ref_space
 
 
 class RecraftReference(FineTuningMethod):
@@ -13,7 +14,7 @@ class RecraftReference(FineTuningMethod):
     summary = "RECRAFT as the reference code runs it: Sinkhorn FA steps, then H(Y_s|Y_t) FLD epochs"
     paper = "github:khiembk/RECRAFT @ abc2a046"
     variant_of = "recraft"
-    space_module = "search_spaces.recraft_ref"
+    space_module = recraft_ref_space
     fa_loss = "sinkhorn_div"
     fld = "src_given_tgt"
     combine = "sequential"

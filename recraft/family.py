@@ -15,10 +15,10 @@ stage ``finetune`` runs stage 2 and reports the validation metric every epoch.
 """
 from __future__ import annotations
 
-import importlib
 import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
+from types import ModuleType
 from typing import Any, ClassVar, Mapping, Sequence
 
 import numpy as np
@@ -73,7 +73,9 @@ class MethodPlan:
 class FineTuningMethod(Method):
     """Base for every method here: switches + a search-space module + the two stages."""
 
-    space_module: ClassVar[str] = ""
+    #: the method's search-space module (``space(task)``, ``defaults(task)``), e.g.
+    #: ``search_spaces.nft``, imported by the method's file
+    space_module: ClassVar[ModuleType | None] = None
     # stage-1 switches (see recraft.align.AlignSettings)
     fa_loss: ClassVar[str] = "none"
     fld: ClassVar[str] = "none"
@@ -97,8 +99,11 @@ class FineTuningMethod(Method):
     stages = (Stage("align", ALIGN_KEYS, cached=True), Stage("finetune", FINETUNE_KEYS))
 
     # ---- contract
-    def _space_mod(self):
-        return importlib.import_module(self.space_module)
+    def _space_mod(self) -> ModuleType:
+        if self.space_module is None:
+            raise TypeError(f"{type(self).__name__} sets no space_module: import its search-space "
+                            "module and assign it, e.g. `space_module = nft_space`")
+        return self.space_module
 
     def search_space(self, task):
         return self._space_mod().space(task)

@@ -146,6 +146,27 @@ def test_recraft_is_discovered_like_any_baseline(tmp_path):
     assert set(discover([d])) == {"tmp-alpha"}
 
 
+
+def test_a_method_whose_search_space_module_is_missing_is_reported(tmp_path):
+    """Spaces are imported by the method's file: a missing one makes that file unavailable (with
+    the import error) and leaves the other methods usable."""
+    d = tmp_path / "spaces"
+    write_plugin(d, "alpha.py", good("tmp-alpha"))
+    write_plugin(d, "lost.py", """
+        from recraft.family import FineTuningMethod
+        from search_spaces import no_such_space_xyz as lost_space
+
+
+        class Lost(FineTuningMethod):
+            name = "tmp-lost"
+            version = "1"
+            space_module = lost_space
+    """)
+    entries = discover([d])
+    assert entries["tmp-alpha"].available
+    assert not entries["lost"].available
+    assert "no_such_space_xyz" in entries["lost"].error
+
 def test_unknown_name_suggests_the_closest():
     with pytest.raises(UnknownMethod) as info:
         get_method("recraf")
