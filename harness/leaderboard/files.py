@@ -82,9 +82,12 @@ def write_leaderboard(df: pd.DataFrame, out_dir: str | Path, reference: bool | s
 
 
 def leaderboard_markdown(df: pd.DataFrame, reference: bool | str = False,
-                         data_source: str | None = None) -> str:
-    """Markdown of every data source's leaderboard (what a sweep prints at its end)."""
-    boards = build_leaderboards(df, data_source=data_source, reference=reference)
+                         data_source: str | None = None, *,
+                         boards: list[Leaderboard] | None = None) -> str:
+    """Markdown of every data source's leaderboard (what a sweep prints at its end); ``boards``
+    reuses leaderboards already built from ``df``."""
+    if boards is None:
+        boards = build_leaderboards(df, data_source=data_source, reference=reference)
     if not boards:
         return "No final test results yet: no leaderboard."
     return "\n\n".join(lb.to_markdown() for lb in boards)

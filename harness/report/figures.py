@@ -6,6 +6,7 @@ reader never mistakes a left-out figure for a method that did fine.
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import matplotlib
 
@@ -54,16 +55,25 @@ def _finish(fig: Figure, axes: list, handles: dict) -> Figure:
     return fig
 
 
-def learning_curves(curves: pd.DataFrame, tasks: list[str], methods: list[str]) -> Figure:
-    """Per task: each method's final runs' validation metric per epoch (thin: seeds, thick: mean)."""
-    fig, axes = _grid(tasks, "Learning curves of the final runs (validation metric per epoch)")
+def _per_task(frame: pd.DataFrame, tasks: list[str], methods: list[str], title: str,
+              draw: Callable[[object, str, pd.DataFrame, dict, dict], None]) -> Figure:
+    """One panel per task, titled with the task: ``draw(ax, task, rows, colors, handles)`` fills
+    it from the task's rows of ``frame`` and records legend handles per method."""
+    fig, axes = _grid(tasks, title)
     colors, handles = _colors(methods), {}
     for ax, task in zip(axes, tasks):
-        sub = curves[curves.task == task] if not curves.empty else curves
+        sub = frame[frame.task == task] if not frame.empty else frame
         ax.set_title(task, fontsize=10)
+        draw(ax, task, sub, colors, handles)
+    return _finish(fig, axes, handles)
+
+
+def learning_curves(curves: pd.DataFrame, tasks: list[str], methods: list[str]) -> Figure:
+    """Per task: each method's final runs' validation metric per epoch (thin: seeds, thick: mean)."""
+    def draw(ax, task, sub, colors, handles):
         if sub.empty or sub.groupby("run_id").size().max() < 2:
             _say(ax, f"{TOO_LITTLE}:\nno final run logged\n2+ epochs to MLflow")
-            continue
+            return
         for method, m in sub.groupby("method"):
             for _, run in m.groupby("run_id"):
                 run = run.sort_values("epoch")
@@ -72,20 +82,18 @@ def learning_curves(curves: pd.DataFrame, tasks: list[str], methods: list[str]) 
             handles[method], = ax.plot(mean.index, mean.values, color=colors[method], lw=2)
         ax.set_xlabel("epoch")
         ax.set_ylabel(str(sub.metric.iloc[0]))
-    return _finish(fig, axes, handles)
+
+    return _per_task(curves, tasks, methods,
+                     "Learning curves of the final runs (validation metric per epoch)", draw)
 
 
 def epsilon_sensitivity(eps: pd.DataFrame, tasks: list[str], methods: list[str]) -> Figure:
     """Per task: each search trial's validation value against its ``align.epsilon`` (paper Fig. 5)."""
-    fig, axes = _grid(tasks, "ε sensitivity: search trials' validation value against align.epsilon")
-    colors, handles = _colors(methods), {}
-    for ax, task in zip(axes, tasks):
-        sub = eps[eps.task == task] if not eps.empty else eps
-        ax.set_title(task, fontsize=10)
+    def draw(ax, task, sub, colors, handles):
         if len(sub) < 2 or sub.epsilon.nunique() < 2:
             _say(ax, f"{TOO_LITTLE}:\n{len(sub)} search trial(s) with align.epsilon,\n"
                      f"{0 if sub.empty else sub.epsilon.nunique()} distinct ε (need 2+)")
-            continue
+            return
         for method, m in sub.groupby("method"):
             handles[method] = ax.scatter(m.epsilon, m.value, color=colors[method], s=18)
             best = m.groupby("epsilon").value.min().sort_index()
@@ -94,7 +102,9 @@ def epsilon_sensitivity(eps: pd.DataFrame, tasks: list[str], methods: list[str])
             ax.set_xscale("log")
         ax.set_xlabel("align.epsilon")
         ax.set_ylabel(f"val {sub.metric.iloc[0]}")
-    return _finish(fig, axes, handles)
+
+    return _per_task(eps, tasks, methods,
+                     "ε sensitivity: search trials' validation value against align.epsilon", draw)
 
 
 def pearson(x: np.ndarray, y: np.ndarray) -> float:
@@ -114,20 +124,18 @@ R_METHOD = "recraft"
 def semantic_gap(probes: pd.DataFrame, tasks: list[str], methods: list[str]) -> tuple[Figure, dict]:
     """Per task: semantic gap (FA + FLD) against the target loss at the stage-1 probes (paper Fig.
     3), start → end of stage 1 joined per run, with Pearson r. Returns the figure and r per task."""
-    fig, axes = _grid(tasks, "Semantic gap (FA + FLD) against target loss at stage-1 probes")
-    colors, handles, rs = _colors(methods), {}, {}
-    for ax, task in zip(axes, tasks):
-        sub = probes[probes.task == task] if not probes.empty else probes
+    rs: dict[str, float] = {}
+
+    def draw(ax, task, sub, colors, handles):
         # r over RECRAFT's points: the paper's gap is its FA + FLD; the other methods' "gap" holds
         # other terms (FA only, FLD only, ORCA's), and pooling them would correlate unlike things
         basis = sub[sub.method == R_METHOD] if (sub.method == R_METHOD).any() else sub
         r = pearson(basis.gap, basis.target_loss) if len(basis) else math.nan
         rs[task] = r
         if len(sub) < 3:
-            ax.set_title(task, fontsize=10)
             _say(ax, f"{TOO_LITTLE}:\n{len(sub)} stage-1 probe(s), need 3+\n"
                      "(only methods with a stage 1\nlog align.probe_*)")
-            continue
+            return
         who = R_METHOD if basis is not sub else "all"
         ax.set_title(f"{task}  r ({who}) = {r:.2f}" if math.isfinite(r)
                      else f"{task}  r undefined (no spread)", fontsize=10)
@@ -141,7 +149,10 @@ def semantic_gap(probes: pd.DataFrame, tasks: list[str], methods: list[str]) -> 
             handles[method] = ax.scatter(end.gap, end.target_loss, color=colors[method], s=14)
         ax.set_xlabel("FA + FLD (open: start, filled: end)")
         ax.set_ylabel("target loss")
-    return _finish(fig, axes, handles), rs
+
+    fig = _per_task(probes, tasks, methods,
+                    "Semantic gap (FA + FLD) against target loss at stage-1 probes", draw)
+    return fig, rs
 
 
 def wall_time(wall: pd.DataFrame, methods: list[str],

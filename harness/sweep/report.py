@@ -124,31 +124,29 @@ def unavailable_warnings(sp: SweepPlan) -> list[str]:
 
 
 def finish_leaderboard(df, sweep_dir: Path, tracker, sweep_run: str, reference: bool) -> str:
-    """Write the leaderboard files, attach them to the sweep run, return the Markdown."""
-    from harness.leaderboard import leaderboard_markdown, write_leaderboard
+    """Write the leaderboard files, attach them to the sweep run, return the Markdown (the
+    leaderboards are built once, for the files and the Markdown)."""
+    from harness.leaderboard import build_leaderboards, leaderboard_markdown, write_leaderboard
 
     final = df[(df["phase"] == "final") & (df["split"] == "test")]
     if final.empty:
         return "(no final results: nothing to rank)"
+    boards = build_leaderboards(df, reference=reference)
     links = None
     if tracker is not None and getattr(tracker, "experiment_id", None):
-        from harness.leaderboard.build import build_leaderboards
         from harness.report.board_links import mlflow_board_links, tracker_parent_of
 
-        boards = build_leaderboards(df, reference=reference)
         parent_of = tracker_parent_of(tracker)
         links = {lb.data_source: mlflow_board_links(lb, tracker.experiment_id,
                                                     tracker.tracking_uri, parent_of)
                  for lb in boards}
-        files = write_leaderboard(df, sweep_dir / "leaderboard", reference=reference,
-                                  boards=boards, links=links)
-    else:
-        files = write_leaderboard(df, sweep_dir / "leaderboard", reference=reference)
+    files = write_leaderboard(df, sweep_dir / "leaderboard", reference=reference, boards=boards,
+                              links=links)
     if tracker is not None:
         for path in files.values():
             tracker.log_file(sweep_run, path, artifact_path="leaderboard")
         tracker.log_file(sweep_run, sweep_dir / "results.parquet", artifact_path="results")
-    return leaderboard_markdown(df, reference=reference)
+    return leaderboard_markdown(df, reference=reference, boards=boards)
 
 
 def failed_cells(df) -> list[str]:
