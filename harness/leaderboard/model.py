@@ -171,7 +171,7 @@ class Leaderboard:
     def caption(self) -> str:
         return " ".join(self.caption_lines())
 
-    # -- writers (see harness.leaderboard.writers) -----------------------------------------
+    # -- writers (harness.leaderboard.writers, html_page, latex) ---------------------------
     def to_markdown(self, png_name: str | None = None) -> str:
         from harness.leaderboard import writers
         return writers.to_markdown(self, png_name=png_name)

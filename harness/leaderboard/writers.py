@@ -1,4 +1,6 @@
-"""Writers of one leaderboard: Markdown, CSV (wide, one row per method), HTML, LaTeX (booktabs).
+"""Writers of one leaderboard: Markdown and CSV (wide, one row per method) here; HTML
+(:mod:`harness.leaderboard.html_page`) and LaTeX booktabs (:mod:`harness.leaderboard.latex`)
+re-exported from their own modules.
 
 The file set they make is written by :func:`harness.leaderboard.files.write_leaderboard`
 (``out_dir``):
