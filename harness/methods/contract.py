@@ -54,6 +54,11 @@ class Method:
     role: ClassVar[str] = "method"
     #: whether the method runs the profile's pretrained body (rows of one that does not record none)
     uses_body: ClassVar[bool] = True
+    #: how ``ctx.fit`` trains this method's model, over the task's values (``FitSettings`` fields,
+    #: e.g. ``{"optimizer": "adam", "grad_clip": None}``; not the budget: epochs and batch size are
+    #: the profile's). A method with ``uses_body = False`` starts from
+    #: ``harness.trial.fit.SCRATCH_DEFAULTS`` instead of the transformer's optimizer and clipping
+    fit_defaults: ClassVar[Mapping[str, Any]] = {}
     stages: ClassVar[tuple[Stage, ...]] = ()
     resources: ClassVar[Resources] = Resources()
 
