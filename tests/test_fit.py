@@ -259,3 +259,56 @@ def test_settings_are_a_frozen_dataclass():
     s = FitSettings()
     with pytest.raises(Exception):
         s.lr = 1.0  # type: ignore[misc]
+
+
+# ----------------------------------------------------------------------------- grids
+def test_every_pdebench_task_reads_input_and_target_on_one_grid(tmp_path):
+    from harness.data.synth import generate
+
+    for name, task in get_suite("pdebench").items():
+        generate(name, tmp_path, size="tiny", seed=0)
+        data = task.load(tmp_path, splits=("train",))
+        assert data.input_shape[1:] == data.output_shape[1:], name
+
+
+def test_resample_to_interpolates_onto_the_target_grid():
+    from harness.trial.grid import resample_to
+
+    ramp = torch.linspace(0, 1, 16).reshape(1, 1, 16)
+    assert resample_to(ramp, (16,)) is ramp                           # already there: unchanged
+    coarse = resample_to(ramp, (8,))
+    assert coarse.shape == (1, 1, 8) and torch.all(coarse.diff() > 0)
+    img = torch.ones(2, 3, 10, 12)
+    assert torch.allclose(resample_to(img, (16, 16)), torch.ones(2, 3, 16, 16))
+    with pytest.raises(ValueError, match=r"\(batch, channels, \*spatial\)"):
+        resample_to(img, (16,))
+
+
+class Coarse(Toy):
+    """Predicts on half the target grid; wraps itself in OnTargetGrid when ``wrap`` is set."""
+
+    name = "toy-coarse"
+    wrap = False
+
+    def build(self):
+        torch.manual_seed(0)
+        return nn.Sequential(nn.Flatten(), nn.Linear(LENGTH, LENGTH // 2),
+                             nn.Unflatten(1, (1, LENGTH // 2)))
+
+    def stage_finetune(self, ctx, config, upstream):
+        from harness.trial.grid import OnTargetGrid
+
+        model = self.build()
+        if self.wrap:
+            model = OnTargetGrid(model, ctx.data.output_shape[1:])
+        return ctx.fit(model, config).stage_output()
+
+
+def test_fit_refuses_a_prediction_on_another_grid_and_the_wrapper_fixes_it():
+    method = Coarse()
+    with pytest.raises(ValueError, match=r"grid \(4,\) but the task's targets lie on \(8,\).*"
+                                         r"OnTargetGrid"):
+        run(method)
+    method.wrap = True
+    out = run(method)
+    assert out["status"] == "ok" and math.isfinite(out["metrics"]["val_nrmse"])

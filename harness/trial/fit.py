@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from harness.metrics import get_metric
+from harness.trial.grid import grid_problem
 from harness.trial.training import (batches, evaluate, evaluate_models, make_optimizer, to_tensor,
                                     warmup_linear)
 
@@ -199,6 +200,7 @@ def fit(model: nn.Module, data_splits: Mapping[str, tuple[np.ndarray, np.ndarray
         for _ in range(start - 1):         # keep the data order of an uninterrupted run
             gen.permutation(len(x_tr))
     val = history[-1].get(f"val_{s.metric}", math.nan) if history else math.nan
+    grid_checked = False
     for epoch in range(start, s.epochs + 1):
         net.train()
         order = gen.permutation(len(x_tr))
@@ -206,9 +208,13 @@ def fit(model: nn.Module, data_splits: Mapping[str, tuple[np.ndarray, np.ndarray
             order = train_indices(order)
         total, count = 0.0, 0
         for idx in batches(order, s.batch_size):
-            pred = net(to_tensor(x_tr[idx], device))
+            pred, target = net(to_tensor(x_tr[idx], device)), to_tensor(y_tr[idx], device)
+            if not grid_checked:
+                problem, grid_checked = grid_problem(pred, target), True
+                if problem:
+                    raise ValueError(problem)
             extras = {k: to_tensor(v[idx], device) for k, v in train_aux.items()}
-            loss = loss_fn(pred, to_tensor(y_tr[idx], device), **extras)
+            loss = loss_fn(pred, target, **extras)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if s.grad_clip:
