@@ -69,7 +69,8 @@ def analyse(df):
                 missing[m].append(task)
             elif _beats(values[m], floor, direction):
                 beaten[m].append(task)
-        worse = [m for m in methods if m in values and not _beats(values[m], floor, direction)]
+        worse = ([m for m in methods if m in values and not _beats(values[m], floor, direction)]
+                 if name else ["(no floor row: none counted as beating it)"])
         best = min(values, key=values.get) if direction == "min" else max(values, key=values.get)
         rows.append([task, name or "-", floor, best, values[best], ", ".join(worse) or "-"])
         details[task] = {"floor": name, "floor_value": floor, "direction": direction,
