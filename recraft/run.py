@@ -28,7 +28,7 @@ def run_one(method: "str | Method", task: str, data_root: str | Path, *, suite: 
     """Run ``method`` on ``task`` with ``config`` (default: its paper defaults) and return its
     stage outputs, including ``metrics`` (validation; test too when ``phase == "final"``) and the
     per-epoch ``history``."""
-    prof = get_profile(profile) if isinstance(profile, str) else profile
+    prof = get_profile(profile, suite=suite) if isinstance(profile, str) else profile
     t = get_suite(suite)[task]
     m = method if isinstance(method, Method) else get_method(method)
     cfg = dict(config) if config is not None else (m.test_config(t) if test_config else m.defaults(t))

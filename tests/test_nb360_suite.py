@@ -97,3 +97,43 @@ def test_harness_list_shows_the_suite(capsys):
     assert "multilabel" in row and "map_error↓" in row and "fsd/chunks/tr.csv" in row
     assert list_main(["suites"]) == 0
     assert "nasbench360: 10 tasks" in capsys.readouterr().out
+
+
+def test_quick_profile_adjusted_for_nasbench360_only(tmp_path):
+    """NAS-Bench-360's quick default fine-tunes for 10 epochs (its 900-s budget, issue 15 item 7);
+    PDEBench's quick default and the unadjusted profiles are unchanged, and the sweep's plan and
+    ``run_one`` both pick the suite's profile."""
+    from harness.profiles import PROFILES, get_profile
+    from harness.sweep.cli import build_parser
+    from harness.sweep.planning import plan_sweep
+
+    nb = get_profile("quick", suite="nasbench360")
+    assert (nb.name, nb.finetune_epochs, nb.grace_period) == ("quick", 10, 3)
+    assert get_profile("quick", suite="pdebench") is PROFILES["quick"]
+    assert get_profile("quick") is PROFILES["quick"]
+    assert PROFILES["quick"].finetune_epochs == 20 and PROFILES["quick"].grace_period == 5
+    assert get_profile("paper", suite="nasbench360") is PROFILES["paper"]
+    # everything else about the quick profile is the same for both suites
+    same = {f.name for f in dataclasses.fields(nb)} - {"finetune_epochs", "grace_period"}
+    assert all(getattr(nb, k) == getattr(PROFILES["quick"], k) for k in same)
+
+    for suite, epochs in (("nasbench360", 10), ("pdebench", 20)):
+        args = build_parser().parse_args(["--suite", suite, "--runs-dir", str(tmp_path / "runs")])
+        sp = plan_sweep(args)
+        assert (sp.profile.finetune_epochs, sp.name) == (epochs, f"{suite}-quick")
+
+
+def test_run_one_uses_the_suites_profile(tmp_path, monkeypatch):
+    import recraft.run as run_mod
+
+    seen = {}
+
+    def fake_run_local(cell, method, data, config, on_report=None):
+        seen["profile"] = cell.profile
+        return {"metrics": {}}
+
+    monkeypatch.setattr(run_mod, "run_local", fake_run_local)
+    monkeypatch.setattr(run_mod, "load_for_phase",
+                        lambda task, root, prof, phase: type("D", (), {"source": "synthetic"})())
+    run_mod.run_one("nft", "satellite", tmp_path, suite="nasbench360")
+    assert seen["profile"].finetune_epochs == 10

@@ -361,6 +361,25 @@ def test_batched_inner_ot_matches_the_losses_solver():
     assert torch.allclose(mine, ref, rtol=1e-5, atol=1e-6)
 
 
+
+def test_batched_ot_groups_problems_of_very_different_sizes():
+    """One large set among small ones (ORCA's OTDD on Cosmic: one k-means cluster holds most
+    targets) is solved by size group, not by padding every problem to the largest; the values
+    are the same solves."""
+    from recraft.ot.batched import _size_groups
+
+    g = torch.Generator().manual_seed(2)
+    xs = [0.4 * torch.randn(k, 5, generator=g) + 0.1 * i for i, k in enumerate([60, 3, 2, 3, 2])]
+    ys = [0.3 * torch.randn(k, 5, generator=g) for k in [50, 2, 3, 1, 2]]
+    assert len(_size_groups(xs, ys, 60, 50)) > 1
+    assert len(_size_groups(xs[1:], ys[1:], 3, 3)) == 1      # similar sizes: one padded solve
+    mine = batched_entropic_ot(xs, ys, 0.1, stop_thr=1e-10, num_iter_max=5000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = torch.stack([entropic_ot(a, b, reg=0.1, p=2, cost_scale=1.0, num_iter_max=5000,
+                                       stop_thr=1e-10).double() for a, b in zip(xs, ys)])
+    assert torch.allclose(mine, ref, rtol=1e-5, atol=1e-6)
+
 def test_label_divergences_are_debiased_batched_solves():
     """The one implementation of OTDD's label-to-label distances (source x target and within)."""
     from recraft.losses import label_divergences

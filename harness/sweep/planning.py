@@ -102,7 +102,7 @@ def plan_sweep(args) -> SweepPlan:
     if args.name is not None:
         check_name(args.name)
     runs = check_runs_dir(args.runs_dir)
-    profile = get_profile(args.profile)
+    profile = get_profile(args.profile, suite=args.suite)
     check_flags(args)
     from harness.engine.watchdog import parse_duration
 
