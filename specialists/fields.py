@@ -18,7 +18,8 @@ def _channel_stats(a: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
 
 class FieldModel(nn.Module):
     """``net`` between the task's grids: the input is resampled to the target grid first (linear
-    interpolation; the identity when the grids agree), and, when ``standardize``, inputs and
+    interpolation between cell centres over the same domain, as PDEBench's grids are; the identity
+    when the grids agree), and, when ``standardize``, inputs and
     outputs are scaled by per-channel training statistics, so the net sees unit-scale fields and
     predicts in the target's units."""
 
@@ -42,5 +43,5 @@ class FieldModel(nn.Module):
         x = (x - self.x_mean) / self.x_std
         if tuple(x.shape[2:]) != self.out_grid:
             mode = "linear" if x.ndim == 3 else "bilinear"
-            x = F.interpolate(x, size=self.out_grid, mode=mode, align_corners=True)
+            x = F.interpolate(x, size=self.out_grid, mode=mode, align_corners=False)
         return self.net(x) * self.y_std + self.y_mean

@@ -36,12 +36,14 @@ def test_unet_rejects_a_3d_grid():
 def test_field_model_resamples_the_input_to_the_target_grid_and_standardises():
     rng = np.random.default_rng(0)
     x = _smooth_fields(rng, (6, 1, 32)) * 5 + 3
-    y = x[..., ::2] * 10 - 4                          # target on a grid half as fine
+    # the target on a grid half as fine, over the same domain: its cell centres lie midway
+    # between two of the input's, where linear interpolation is the pair's mean
+    y = (x[..., 0::2] + x[..., 1::2]) / 2 * 10 - 4
     model = FieldModel(torch.nn.Identity(), x, y)
     out = model(torch.as_tensor(x)).detach().numpy()
     assert out.shape == y.shape
     # identity net: the output is the standardised input, resampled and put in y's units
-    assert np.corrcoef(out.ravel(), y.ravel())[0, 1] > 0.99
+    assert np.corrcoef(out.ravel(), y.ravel())[0, 1] > 0.9999
     assert out.mean() == pytest.approx(y.mean(), rel=0.05)
     assert out.std() == pytest.approx(y.std(), rel=0.1)
 
