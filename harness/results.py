@@ -32,7 +32,8 @@ COLUMNS: dict[str, str] = {
     "value": "float64",
     "direction": "string",        # "min" or "max"
     "status": "string",           # "ok", "failed", "diverged", "stopped" (early-stopped)
-    "epochs": "Int64",            # epochs completed when the value was taken
+    "epochs": "Int64",            # epochs the trial ran (search and final alike)
+    "best_epoch": "Int64",        # the epoch the value was taken at (selected on validation)
     "config_hash": "string",
     "config_json": "string",
     "data_source": "string",      # "real" or "synthetic"

@@ -18,7 +18,6 @@ from __future__ import annotations
 import importlib
 import warnings
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any, ClassVar, Mapping, Sequence
 
 import numpy as np
@@ -26,7 +25,6 @@ import torch
 
 from harness.methods.contract import Method, Stage
 from recraft.align import AlignSettings, Aligner, Stage1Plan, plan_stage1
-from recraft.finetune import FinetuneSettings, finetune
 from recraft.source.plan import SourcePlan
 from recraft.snapshots import SNAPSHOT_SEED
 from search_spaces.common import embedder_lr
@@ -261,38 +259,13 @@ class FineTuningMethod(Method):
         return plan.build(self._backbone(ctx), cache, ctx.device)
 
     def stage_finetune(self, ctx, config, upstream):
-        from recraft.targets import training_loss
-
-        task, prof = ctx.task, ctx.profile
         model = self._model(ctx, align=self.aligns)
         if "embedder_state" in upstream:
             model.embedder.load_state_dict(upstream["embedder_state"])
         if ctx.phase == "final" and ctx.seed == SNAPSHOT_SEED and ctx.cache_dir is not None:
             self._snapshot(ctx, config, model)
-        d = task.defaults
-        settings = FinetuneSettings(
-            optimizer=prof.finetune_optimizer or d.optimizer,
-            lr=float(config["finetune.lr"]) * prof.lr_factor(d.lr),
-            weight_decay=float(config["finetune.weight_decay"]), epochs=prof.epochs(d.epochs),
-            paper_epochs=d.epochs, warmup_epochs=d.warmup_epochs, decay_epochs=max(200, d.epochs),
-            batch_size=prof.batch_size or d.batch_size, grad_clip=d.grad_clip,
-            train_loss=d.train_loss, metric=task.metric.name, direction=task.metric.direction)
-        splits = {s: ctx.data.split(s) for s in ctx.data.x}
-        resume = None
-        ckpt = ctx.session.get_checkpoint()
-        if ckpt is not None and (Path(ckpt) / "state.pt").exists():
-            resume = torch.load(Path(ckpt) / "state.pt", weights_only=False)
-        res = finetune(model, splits, settings, ctx.seed, ctx.device, ctx.report,
-                       train_indices=ctx.session.shard, wrap=ctx.session.prepare_model,
-                       evaluate_test=ctx.phase == "final",
-                       extra_metrics=upstream.get("align_summary"), resume=resume,
-                       check=ctx.check_finite, loss_fn=training_loss(task),
-                       aux={s: ctx.data.aux.get(s, {}) for s in splits})
-        metrics = {f"val_{task.metric.name}": res.best_val, "best_epoch": res.best_epoch}
-        if res.test is not None:
-            metrics[f"test_{task.metric.name}"] = res.test
-            metrics[f"test_{task.metric.name}_last"] = res.test_last
-        return {"metrics": metrics, "finetune_history": res.history}
+        # the task's loss, optimizer and schedule, resume, DDP and the test read: the harness's fit
+        return ctx.fit(model, config, extra_metrics=upstream.get("align_summary")).stage_output()
 
 
 def _source_summary(source) -> dict[str, Any]:

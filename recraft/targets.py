@@ -99,14 +99,8 @@ def stage1_classes(task: "Task", y: np.ndarray, n_classes: int, seed: int) -> np
 
 
 def training_loss(task: "Task") -> Callable[..., Any]:
-    """``loss(pred, target, **aux)``: the task's training loss. NAS-Bench-360 targets use
-    :func:`harness.scoring.losses.task_loss` (with the upstream positive weights); PDEBench's
-    dense regression uses its field loss by name (``nrmse``, ``rmse``), which takes no extras."""
-    if task.target is not None:
-        from harness.scoring.losses import task_loss
+    """``loss(pred, target, **aux)``: the task's training loss
+    (:func:`harness.scoring.losses.training_loss`, the one the harness's fit uses)."""
+    from harness.scoring.losses import training_loss as harness_training_loss
 
-        return task_loss(task)
-    from harness.metrics import get_metric
-
-    fn = get_metric(task.defaults.train_loss)
-    return lambda pred, target, **_aux: fn(pred, target)
+    return harness_training_loss(task)

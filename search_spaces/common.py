@@ -1,4 +1,5 @@
-"""Pieces shared by the method spaces: fine-tuning (every method) and stage-1 alignment."""
+"""Pieces shared by the method spaces: fine-tuning (every method; :func:`specialist_space` for
+models trained from scratch) and stage-1 alignment."""
 from __future__ import annotations
 
 from typing import Any
@@ -32,6 +33,25 @@ def finetune_space(task) -> dict[str, Param]:
 
 def finetune_defaults(task) -> dict[str, Any]:
     return {"finetune.lr": task.defaults.lr, "finetune.weight_decay": task.defaults.weight_decay}
+
+
+#: the lr and weight decay the FNO and U-Net papers train with from scratch (Adam, 1e-3, 1e-4)
+SPECIALIST_LR = 1e-3
+SPECIALIST_WEIGHT_DECAY = 1e-4
+
+
+def specialist_space(task) -> dict[str, Param]:
+    """The fine-tuning keys of a method that trains its own model from scratch (``uses_body =
+    False``): ``finetune.lr`` log-uniform ×/÷ 10 around its papers' 1e-3 (role ``MAIN_LR``, so its
+    draws pair with the other methods' learning rates by common random numbers) and the papers'
+    weight decay, fixed. The same for every task: these models have no Table 9 row."""
+    return {"finetune.lr": around(SPECIALIST_LR, role=MAIN_LR),
+            "finetune.weight_decay": Fixed(SPECIALIST_WEIGHT_DECAY)}
+
+
+def specialist_defaults(task) -> dict[str, Any]:
+    """The papers' values of :func:`specialist_space` (the first trial of a search)."""
+    return {"finetune.lr": SPECIALIST_LR, "finetune.weight_decay": SPECIALIST_WEIGHT_DECAY}
 
 
 def epsilon_param() -> Param:

@@ -157,6 +157,12 @@ def test_ddp_final_runs_report_the_test_metric(ray_two_cpus, toy, tmp_path):
     assert all(r.last["world_size"] == 2 for r in finals)
     rows = read_results(tmp_path / "results")
     assert len(rows[(rows.phase == "final") & (rows.split == "test") & (rows.status == "ok")]) == 2
+    # epochs run and the epoch the value was taken at, one meaning in search and final rows (the
+    # toy's own loop reports no best_epoch: the best reported validation epoch is used)
+    assert (rows.epochs == 4).all() and rows.best_epoch.between(1, 4).all()
+    best = {r.seed: r.best_epoch for r in finals}
+    final_rows = rows[rows.phase == "final"]
+    assert all(row.best_epoch == best[row.seed] for row in final_rows.itertuples())
     ok, states = _released(ray_two_cpus)
     assert ok, states
 

@@ -144,11 +144,13 @@ class SweepCallback(Callback):
             name = f"trial-{rec.trial_id}"
         rec.run_id = self.tracker.trial_run(parent, name, rec.config, tags, run_key=key)
 
-    def _improve(self, rec: TrialRecord, value: float) -> None:
-        """Track a trial's best value, and its cell's best search value (for the progress view)."""
+    def _improve(self, rec: TrialRecord, value: float, epoch: int | None = None) -> None:
+        """Track a trial's best value and its epoch (the first epoch that reached it, as the fit
+        selects), and its cell's best search value (for the progress view)."""
         plan = self.plans[rec.cell]
         if math.isnan(rec.best) or plan.better(value, rec.best):
             rec.best = float(value)
+            rec.best_epoch = epoch
         if rec.phase == SEARCH:
             cs = self.cell_state[rec.cell]
             if plan.better(value, cs["best"]):
@@ -213,7 +215,8 @@ class SweepCallback(Callback):
         rec.epochs = int(result.get("training_iteration", rec.epochs) or rec.epochs)
         v = result.get(self.plans[rec.cell].metric)
         if v is not None and not result.get("diverged") and math.isfinite(v):
-            self._improve(rec, v)
+            epoch = result.get("epoch", rec.epochs)
+            self._improve(rec, v, int(epoch) if isinstance(epoch, (int, float)) else rec.epochs)
         if self.tracker is not None and rec.run_id:
             step = int(result.get("epoch", rec.epochs) or rec.epochs)
             self.tracker.log_metrics(rec.run_id, _numeric(result), step=step)

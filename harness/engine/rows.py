@@ -11,6 +11,7 @@ from typing import Any, Mapping
 from harness import provenance
 from harness.engine.plan import CellPlan, config_hash
 from harness.keys import CELL_TAG_FIELDS, FINAL, SEARCH, tag
+from harness.methods.contract import recorded_backbone
 from harness.results import reported_columns
 
 
@@ -26,7 +27,8 @@ class TrialRecord:
     status: str = "running"
     best: float = math.nan
     last: dict = field(default_factory=dict)
-    epochs: int = 0
+    epochs: int = 0                  # epochs run (reports received)
+    best_epoch: int | None = None    # the epoch of the best validation value reported
     error: str | None = None
     run_id: str | None = None
     started: float = field(default_factory=time.time)
@@ -41,9 +43,7 @@ def row_meta(cell, method, task, data_source: str, sweep: str, extra_tags: Mappi
            "method": method.name, "method_version": method.version, "variant_of": method.variant_of,
            "metric": task.metric.name, "direction": task.metric.direction,
            "data_source": data_source,
-           # a method that uses no pretrained body (a floor) records none
-           "backbone": (cell.profile.backbone(task.modality)
-                        if getattr(method, "uses_body", True) else None),
+           "backbone": recorded_backbone(cell.profile, method, task),
            "role": getattr(method, "role", "method"), "profile": cell.profile.name,
            "hostname": provenance.hostname(), **provenance.method_provenance(method),
            "packages": provenance.package_versions(), "hardware": provenance.hardware()}
@@ -57,8 +57,18 @@ def row_meta(cell, method, task, data_source: str, sweep: str, extra_tags: Mappi
     return {"task": task.name, "method": method.name, "row": row, "tags": tags}
 
 
+def selected_epoch(r: TrialRecord) -> int | None:
+    """The epoch whose weights gave the row's value: the method's own choice when its last report
+    names it (``best_epoch``: the weights the test was read with), else the epoch of the best
+    validation value reported."""
+    chosen = r.last.get("best_epoch")
+    if isinstance(chosen, (int, float)) and not isinstance(chosen, bool) and chosen >= 1:
+        return int(chosen)
+    return r.best_epoch
+
+
 def _trial_fields(r: TrialRecord, now: str) -> dict[str, Any]:
-    return {"config_hash": config_hash(r.config),
+    return {"epochs": r.epochs or None, "best_epoch": selected_epoch(r), "config_hash": config_hash(r.config),
             "config_json": json.dumps(r.config, sort_keys=True, default=str),
             "mlflow_run_id": r.run_id, "node_id": r.last.get("node_id"),
             "wall_seconds": r.wall, "finished_at": now, **reported_columns(r.last)}
@@ -67,15 +77,15 @@ def _trial_fields(r: TrialRecord, now: str) -> dict[str, Any]:
 def cell_rows(base: Mapping[str, Any], plan: CellPlan, search: list[TrialRecord],
               finals: list[TrialRecord], selected: bool, now: str) -> list[dict]:
     """Search rows (best validation value per trial), two rows per final run (test and val), and
-    one failed row when no configuration could be selected."""
+    one failed row when no configuration could be selected. ``epochs`` is the epochs a trial ran
+    and ``best_epoch`` the epoch its value was taken at, in search and final rows alike."""
     rows = [dict(base, phase=SEARCH, trial_id=r.trial_id, seed=r.seed, split="val", value=r.best,
-                 status=r.status, epochs=r.epochs, error=r.error, **_trial_fields(r, now))
+                 status=r.status, error=r.error, **_trial_fields(r, now))
             for r in search]
     for r in finals:
         ok = r.status == "ok" and plan.test_metric in r.last
         status = r.status if r.status != "ok" or ok else "failed"
         common = dict(base, phase=FINAL, trial_id=f"seed-{r.seed}", seed=r.seed, status=status,
-                      epochs=int(r.last.get("best_epoch", 0) or 0) or None,
                       error=r.error if ok or r.error else "no test metric was reported",
                       **_trial_fields(r, now))
         rows.append(dict(common, split="test",

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Mapping
 from harness.methods.space import Param, check_in_space, searched
 
 if TYPE_CHECKING:
+    from harness.profiles import Profile
     from harness.suites.base import Task
 
 
@@ -54,6 +55,11 @@ class Method:
     role: ClassVar[str] = "method"
     #: whether the method runs the profile's pretrained body (rows of one that does not record none)
     uses_body: ClassVar[bool] = True
+    #: how ``ctx.fit`` trains this method's model, over the task's values (``FitSettings`` fields,
+    #: e.g. ``{"optimizer": "adam", "grad_clip": None}``; not the budget: epochs and batch size are
+    #: the profile's). A method with ``uses_body = False`` starts from
+    #: ``harness.trial.fit.SCRATCH_DEFAULTS`` instead of the transformer's optimizer and clipping
+    fit_defaults: ClassVar[Mapping[str, Any]] = {}
     stages: ClassVar[tuple[Stage, ...]] = ()
     resources: ClassVar[Resources] = Resources()
 
@@ -115,6 +121,14 @@ class Method:
 
     def __repr__(self) -> str:
         return f"<method {self.name} v{self.version}>"
+
+
+def recorded_backbone(profile: "Profile", method: Method, task: "Task") -> str | None:
+    """The pretrained body a (task, method) cell loads and its rows record: the profile's body for
+    the task's modality, or None for a method that declares ``uses_body = False`` (a floor, a
+    specialist trained from scratch). The results rows, the MLflow tags and the sweep's body
+    preflight all use this one rule."""
+    return profile.backbone(task.modality) if getattr(method, "uses_body", True) else None
 
 
 @dataclass

@@ -76,3 +76,15 @@ def task_loss(task) -> Callable[..., torch.Tensor]:
     if spec.pos_weight is None:
         return fn
     return lambda pred, target, **aux: fn(pred, target, pos_weight=spec.pos_weight, **aux)
+
+
+def training_loss(task) -> Callable[..., torch.Tensor]:
+    """``loss(pred, target, **aux)``: the loss every method trains ``task`` with. NAS-Bench-360
+    targets use :func:`task_loss` (with the upstream positive weights); PDEBench's dense regression
+    uses its field loss by name (``nrmse``, ``rmse``), which takes no extras."""
+    if task.target is not None:
+        return task_loss(task)
+    from harness.metrics import get_metric
+
+    fn = get_metric(task.defaults.train_loss)
+    return lambda pred, target, **_aux: fn(pred, target)

@@ -13,6 +13,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from harness.cluster.issues import ERROR, HTTP_TIMEOUT, ClusterIssue
+from harness.methods.contract import recorded_backbone
 from harness.sweep.planning import SweepPlan
 
 
@@ -20,8 +21,9 @@ def planned_bodies(sp: SweepPlan) -> dict[str, list[str]]:
     """body name -> the planned cells (``task/method``) that load it."""
     bodies: dict[str, list[str]] = defaultdict(list)
     for task, method in sp.planned():
-        if getattr(method, "uses_body", True):
-            bodies[sp.profile.backbone(task.modality)].append(f"{task.name}/{method.name}")
+        body = recorded_backbone(sp.profile, method, task)
+        if body is not None:
+            bodies[body].append(f"{task.name}/{method.name}")
     return dict(bodies)
 
 

@@ -8,7 +8,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 import numpy as np
 
@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from harness.methods.contract import Method
     from harness.profiles import Profile
     from harness.suites.base import Task, TaskData
+    from harness.trial.fit import FitResult, FitSettings
 
 
 class Diverged(Exception):
@@ -130,3 +131,35 @@ class TrialContext:
         finally:
             if ckpt is not None and os.path.isdir(ckpt):
                 shutil.rmtree(ckpt, ignore_errors=True)   # the runtime has copied it by now
+
+    def fit(self, model: Any, config: Mapping[str, Any], *, params: Iterable[Any] | None = None,
+            loss: Callable[..., Any] | None = None, settings: "FitSettings | None" = None,
+            extra_metrics: Mapping[str, float] | None = None) -> "FitResult":
+        """Train ``model`` the way every method's last stage does (:mod:`harness.trial.fit`) and
+        return its :class:`~harness.trial.fit.FitResult`; a stage ends with
+        ``return ctx.fit(model, config).stage_output()``.
+
+        The harness owns the loop: the optimizer and schedule of
+        :func:`~harness.trial.fit.fit_settings` (or ``settings``), resume from this trial's
+        checkpoint, DDP wrapping and sharding, finite checks, one :meth:`report` per epoch,
+        selection on validation and, in the final phase, the one test read. ``params`` are the
+        parameters or parameter groups to optimise (default: the model's); parameters with
+        ``requires_grad`` off are never trained. ``loss(pred, target, **extras)`` defaults to the
+        task's training loss; ``extra_metrics`` go into every epoch's report.
+        """
+        import torch
+
+        from harness.scoring.losses import training_loss
+        from harness.trial.fit import fit, fit_settings
+
+        resume = None
+        ckpt = self.session.get_checkpoint()
+        if ckpt is not None and (Path(ckpt) / "state.pt").exists():
+            resume = torch.load(Path(ckpt) / "state.pt", weights_only=False)
+        splits = {s: self.data.split(s) for s in self.data.x}
+        return fit(model, splits, settings or fit_settings(self, config), self.seed, self.device,
+                   self.report, train_indices=self.session.shard, wrap=self.session.prepare_model,
+                   evaluate_test=self.phase == "final", extra_metrics=extra_metrics,
+                   resume=resume, check=self.check_finite,
+                   loss_fn=loss if loss is not None else training_loss(self.task),
+                   aux={s: self.data.aux.get(s, {}) for s in splits}, params=params)
