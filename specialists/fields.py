@@ -4,11 +4,13 @@ from __future__ import annotations
 import numpy as np
 import torch
 from torch import nn
-from torch.nn import functional as F
+
+from harness.trial.grid import resample_to
 
 
 def _channel_stats(a: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-channel mean and std over samples and grid points, shaped to broadcast as ``(1, C, ...)``."""
+    """Per-channel mean and std over samples and grid points, shaped ``(1, C, 1, ...)``."""
+    a = np.asarray(a, dtype=np.float64)
     axes = (0,) + tuple(range(2, a.ndim))
     mean = a.mean(axis=axes, keepdims=True)
     std = a.std(axis=axes, keepdims=True)
@@ -17,11 +19,13 @@ def _channel_stats(a: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 class FieldModel(nn.Module):
-    """``net`` between the task's grids: the input is resampled to the target grid first (linear
-    interpolation between cell centres over the same domain, as PDEBench's grids are; the identity
-    when the grids agree), and, when ``standardize``, inputs and
-    outputs are scaled by per-channel training statistics, so the net sees unit-scale fields and
-    predicts in the target's units."""
+    """``net`` between the task's grids and scales.
+
+    The input is resampled to the target grid first (:func:`harness.trial.grid.resample_to`:
+    linear interpolation between cell centres over the same domain; the identity when the grids
+    agree, as on every PDEBench task). With ``standardize`` (the profile's switch, the same for
+    every method of a sweep) inputs and outputs are scaled by per-channel training statistics, so
+    the net sees unit-scale fields and predicts in the target's units."""
 
     def __init__(self, net: nn.Module, x_train: np.ndarray, y_train: np.ndarray,
                  standardize: bool = True):
@@ -41,7 +45,13 @@ class FieldModel(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = (x - self.x_mean) / self.x_std
-        if tuple(x.shape[2:]) != self.out_grid:
-            mode = "linear" if x.ndim == 3 else "bilinear"
-            x = F.interpolate(x, size=self.out_grid, mode=mode, align_corners=False)
-        return self.net(x) * self.y_std + self.y_mean
+        return self.net(resample_to(x, self.out_grid)) * self.y_std + self.y_mean
+
+    def state_dict(self, *args, **kwargs):
+        """Tensors only: ``neuraloperator``'s models add their constructor arguments under
+        ``_metadata`` to any state dict they are part of, and the harness copies, checkpoints and
+        reloads state dicts as tensors (a non-tensor entry also fails a strict load)."""
+        state = super().state_dict(*args, **kwargs)
+        for key in [k for k, v in state.items() if not isinstance(v, torch.Tensor)]:
+            del state[key]
+        return state

@@ -82,3 +82,22 @@ def test_unet_overfits_a_tiny_shift_map(shape):
         loss.backward()
         opt.step()
     assert nrmse() < 0.25 * before
+
+
+def test_field_model_state_dict_round_trips_with_a_neuraloperator_fno():
+    """neuraloperator's models put a ``_metadata`` dict into any state dict they are part of; the
+    harness copies and checkpoints state dicts as tensors and reloads them strictly."""
+    neuralop = pytest.importorskip("neuralop.models", reason="neuraloperator not installed "
+                                   "(a project dependency: pip install -e .)")
+    x = _smooth_fields(np.random.default_rng(2), (4, 1, 16, 16))
+    torch.manual_seed(0)
+    first = FieldModel(neuralop.FNO(n_modes=(4, 4), in_channels=1, out_channels=1,
+                                    hidden_channels=4, n_layers=1), x, x)
+    state = first.state_dict()
+    assert state and all(isinstance(v, torch.Tensor) for v in state.values())
+    torch.manual_seed(1)
+    second = FieldModel(neuralop.FNO(n_modes=(4, 4), in_channels=1, out_channels=1,
+                                     hidden_channels=4, n_layers=1), x, x)
+    second.load_state_dict(state)                     # strict
+    xt = torch.as_tensor(x)
+    assert torch.equal(first(xt), second(xt))
