@@ -26,6 +26,7 @@ class FNOBaseline(Method):
     summary = "Fourier neural operator trained from scratch on the task (Table 3 specialist)"
     paper = "Li et al., Fourier Neural Operator for Parametric PDEs, ICLR 2021"
     uses_body = False
+    in_default_sweep = False     # its CPU cells cost more than the default run's budget allows
     stages = (Stage("finetune", ("finetune.lr", "finetune.weight_decay")),)
     modes, width, layers = 12, 20, 4     # PDEBench's FNO (1D and 2D)
 

@@ -20,6 +20,7 @@ class UNetBaseline(Method):
     summary = "U-Net trained from scratch on the task (Table 3 specialist)"
     paper = "Ronneberger et al., U-Net, MICCAI 2015; trained as in PDEBench (Takamoto et al. 2022)"
     uses_body = False
+    in_default_sweep = False     # its CPU cells cost more than the default run's budget allows
     stages = (Stage("finetune", ("finetune.lr", "finetune.weight_decay")),)
     features, levels = 16, 3
 

@@ -101,3 +101,22 @@ def test_field_model_state_dict_round_trips_with_a_neuraloperator_fno():
     second.load_state_dict(state)                     # strict
     xt = torch.as_tensor(x)
     assert torch.equal(first(xt), second(xt))
+
+
+def test_the_specialists_run_only_when_named(tmp_path):
+    """fno and unet cost more per cell than the default CPU run's budget allows: a sweep without
+    --methods leaves them out, --methods runs them, and harness.list says so."""
+    from harness.list import _methods
+    from harness.sweep.cli import build_parser
+    from harness.sweep.planning import plan_sweep
+
+    base = ["--tasks", "advection,darcy", "--profile", "smoke", "--runs-dir", str(tmp_path)]
+    default = {m.name for m in plan_sweep(build_parser().parse_args(base)).methods}
+    assert "nft" in default and "mean" in default
+    assert not default & {"fno", "unet"}
+    named = plan_sweep(build_parser().parse_args([*base, "--methods", "unet,nft"]))
+    assert [m.name for m in named.methods] == ["unet", "nft"]
+    assert {("advection", "unet"), ("darcy", "unet")} <= {(t.name, m.name)
+                                                          for t, m in named.planned()}
+    unet_line = next(line for line in _methods(None) if line.startswith("unet "))
+    assert "named only" in unet_line
