@@ -3,9 +3,10 @@
 * stage 1 — :mod:`recraft.align`: :class:`AlignSettings` → :func:`plan_stage1` → a
   :class:`Stage1Plan` that the :class:`Aligner` runs with its FA and FLD term objects
   (:func:`run_alignment` does all three);
-* stage 2 — :mod:`recraft.finetune`: :func:`finetune` with :class:`FinetuneSettings`;
+* stage 2 — the harness's fit routine (:mod:`harness.trial.fit`, which a method's stage calls as
+  ``ctx.fit``), re-exported here as :func:`finetune` with :class:`FinetuneSettings`;
 * the shared training helpers (the task's optimizer, the warm-up schedule, evaluation) are in
-  :mod:`recraft.training`, which baselines import directly.
+  :mod:`harness.trial.training` (re-exported by :mod:`recraft.training`).
 """
 from __future__ import annotations
 

@@ -79,7 +79,7 @@ def test_best_epoch_falls_back_to_the_best_reported_validation_epoch():
     assert selected_epoch(TrialRecord("g", "c", "search", 0, {})) is None
     rows = _rows([TrialRecord("n", "darcy/specialist", "search", 0, {}, status="failed",
                               error="boom")], [])
-    assert pd.isna(rows.iloc[0].epochs) and pd.isna(rows.iloc[0].best_epoch)
+    assert rows.iloc[0].epochs == 0 and pd.isna(rows.iloc[0].best_epoch)
     assert math.isnan(rows.iloc[0].value)
 
 

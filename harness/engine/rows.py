@@ -68,7 +68,8 @@ def selected_epoch(r: TrialRecord) -> int | None:
 
 
 def _trial_fields(r: TrialRecord, now: str) -> dict[str, Any]:
-    return {"epochs": r.epochs or None, "best_epoch": selected_epoch(r), "config_hash": config_hash(r.config),
+    return {"epochs": r.epochs, "best_epoch": selected_epoch(r),
+            "config_hash": config_hash(r.config),
             "config_json": json.dumps(r.config, sort_keys=True, default=str),
             "mlflow_run_id": r.run_id, "node_id": r.last.get("node_id"),
             "wall_seconds": r.wall, "finished_at": now, **reported_columns(r.last)}

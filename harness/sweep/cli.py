@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from harness.data.errors import DataError
+from harness.profiles import PROFILES
 from harness.sweep.disk import disk_full_error, disk_full_headline, disk_use_line
 from harness.sweep.execute import commit_work, execute, prepare_work
 from harness.sweep.leftovers import RayProcessRecord, end_recorded
@@ -36,7 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--methods", default=None,
                    help="comma-separated method names (default: every available method except "
                         "those run only on request, marked 'named only' by harness.list)")
-    p.add_argument("--profile", default="quick", help="quick (CPU default) or paper")
+    p.add_argument("--profile", default="quick",
+                   help=f"one of {', '.join(PROFILES)}: quick (default: a 2-core CPU), smoke "
+                        "(the fastest pipeline check), paper (the paper's setting)")
     p.add_argument("--num-samples", type=int, default=None, help="search trials per (task, method)")
     p.add_argument("--seeds", type=int, default=None, help="final runs per (task, method)")
     p.add_argument("--stage-reuse", type=int, default=None,
@@ -49,7 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cpus-per-trial", type=float, default=None,
                    help="CPUs per trial (default: each method's resources hint, 1)")
     p.add_argument("--workers-per-trial", type=int, default=1,
-                   help=">1 runs each trial as a data-parallel Ray Train TorchTrainer")
+                   help=">1 runs each trial as a data-parallel Ray Train TorchTrainer "
+                        "(methods' resources.workers is not read)")
     p.add_argument("--max-failures", type=int, default=1, help="retries of a trial that raises")
     p.add_argument("--trial-timeout", default=None, metavar="SECONDS",
                    help="wall-clock limit per trial (e.g. 900, 15m, 2h; 0: none); a trial past "
