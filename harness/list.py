@@ -28,7 +28,9 @@ def _methods(dirs: list[Path] | None) -> list[str]:
         size = space_size(space)
         stages = " -> ".join(s.name for s in m.stages)
         lines.append(f"{name:<20} {m.version:<8} {stages:<28} {len(searched(space)):>8} "
-                     f"{'inf' if size == float('inf') else int(size):>10}  ok ({e.origin})")
+                     f"{'inf' if size == float('inf') else int(size):>10}  ok ({e.origin})"
+                     + ("" if getattr(m, "in_default_sweep", True)
+                        else "; named only: not in a sweep without --methods"))
     return lines
 
 

@@ -31,7 +31,8 @@ ENTRIES = discover()
 METHODS = sorted(n for n, e in ENTRIES.items() if e.available)
 TASKS = list(get_suite("pdebench").values())
 #: the methods this repository ships; more may be added, none may silently disappear
-SHIPPED = {"recraft", "recraft-ref", "nft", "orca", "fa-only", "fld-only", "recraft-no-recal"}
+SHIPPED = {"recraft", "recraft-ref", "nft", "orca", "fa-only", "fld-only", "recraft-no-recal",
+           "fno", "unet"}
 
 #: tiny budgets for the end-to-end runs (two epochs, so "one history row per epoch" means something)
 TINY = PROFILES["quick"].with_overrides(finetune_epochs=2, max_train_samples=8, max_eval_samples=4,

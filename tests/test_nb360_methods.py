@@ -189,14 +189,17 @@ def test_ridge_floor_dual_form_equals_the_primal(monkeypatch):
     assert dual == pytest.approx(primal, abs=1e-4)
 
 
-def test_every_method_supports_every_task_but_the_floors_split_by_kind():
+def test_every_method_supports_every_task_but_the_floors_and_specialists_split_by_kind():
     from harness.methods.discovery import discover
 
     entries = {n: e.method for n, e in discover().items() if e.available}
     for name, m in entries.items():
         for t in NB.values():
             ok, why = m.supports(t)
-            if name not in FLOORS:
+            if name in ("fno", "unet"):                  # field-to-field models: dense regression
+                assert ok == (t.kind == "dense_regression"), (name, t.name)
+                assert ok or why, (name, t.name)
+            elif name not in FLOORS:
                 assert ok, (name, t.name, why)
             elif name in ("majority", "logistic"):
                 assert ok == (t.kind == "classification"), (name, t.name)

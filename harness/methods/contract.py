@@ -60,6 +60,9 @@ class Method:
     #: the profile's). A method with ``uses_body = False`` starts from
     #: ``harness.trial.fit.SCRATCH_DEFAULTS`` instead of the transformer's optimizer and clipping
     fit_defaults: ClassVar[Mapping[str, Any]] = {}
+    #: whether a sweep without ``--methods`` runs it; a method whose cells cost much more than the
+    #: default run's budget allows (the from-scratch specialists on a CPU) runs only when named
+    in_default_sweep: ClassVar[bool] = True
     stages: ClassVar[tuple[Stage, ...]] = ()
     resources: ClassVar[Resources] = Resources()
 

@@ -34,7 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "seeded final runs on test, MLflow tracking and a leaderboard.")
     p.add_argument("--suite", default="pdebench")
     p.add_argument("--tasks", default=None, help="comma-separated task names (default: all)")
-    p.add_argument("--methods", default=None, help="comma-separated method names (default: all)")
+    p.add_argument("--methods", default=None,
+                   help="comma-separated method names (default: every available method except "
+                        "those run only on request, marked 'named only' by harness.list)")
     p.add_argument("--profile", default="quick",
                    help=f"one of {', '.join(PROFILES)}: quick (default: a 2-core CPU), smoke "
                         "(the fastest pipeline check), paper (the paper's setting)")

@@ -115,8 +115,10 @@ def plan_sweep(args) -> SweepPlan:
     if args.methods:
         names = [m.strip() for m in args.methods.split(",") if m.strip()]
     else:
-        # the compared methods first, then the floors (reference predictors)
-        names = sorted((n for n, e in entries.items() if e.available),
+        # the compared methods first, then the floors (reference predictors); a method that
+        # declares in_default_sweep = False runs only when --methods names it
+        names = sorted((n for n, e in entries.items()
+                        if e.available and getattr(e.method, "in_default_sweep", True)),
                        key=lambda n: (getattr(entries[n].method, "role", "method") == "floor", n))
     methods = [get_method(n, entries) for n in names]
     data_root = check_data_root(args.data_root) if args.data_root else None

@@ -1,0 +1,43 @@
+"""U-Net (Ronneberger et al. 2015, as in PDEBench): a Table 3 specialist trained from scratch.
+
+The paper compares RECRAFT with PDEBench's FNO and U-Net numbers; this runs a U-Net on the same
+data, budget and selection as every other method. The model is :class:`specialists.unet.UNet`,
+1D or 2D after the task, smaller than PDEBench's (16 base channels and 3 levels against 32 and 4)
+so that it trains on a CPU. It takes no pretrained body (``uses_body = False``): its rows record
+no backbone, and ``ctx.fit`` trains it with Adam and no gradient clipping (``SCRATCH_DEFAULTS``),
+lr and weight decay from ``specialist_space`` (PDEBench's 1e-3 and 1e-4 first).
+"""
+from __future__ import annotations
+
+from harness.methods.contract import Method, Stage
+from search_spaces.common import specialist_defaults, specialist_space
+from specialists import FieldModel, UNet
+
+
+class UNetBaseline(Method):
+    name = "unet"
+    version = "1"
+    summary = "U-Net trained from scratch on the task (Table 3 specialist)"
+    paper = "Ronneberger et al., U-Net, MICCAI 2015; trained as in PDEBench (Takamoto et al. 2022)"
+    uses_body = False
+    in_default_sweep = False     # its CPU cells cost more than the default run's budget allows
+    stages = (Stage("finetune", ("finetune.lr", "finetune.weight_decay")),)
+    features, levels = 16, 3
+
+    def search_space(self, task):
+        return specialist_space(task)
+
+    def defaults(self, task):
+        return specialist_defaults(task)
+
+    def supports(self, task):
+        if task.kind != "dense_regression":
+            return False, f"needs a field target (dense regression), not {task.kind}"
+        return True, ""
+
+    def stage_finetune(self, ctx, config, upstream):
+        x, y = ctx.data.split("train")
+        net = UNet(x.shape[1], y.shape[1], dim=x.ndim - 2, features=self.features,
+                   levels=self.levels)
+        model = FieldModel(net, x, y, standardize=ctx.profile.standardize)
+        return ctx.fit(model, config).stage_output()
