@@ -16,7 +16,7 @@ from specialists import FieldModel, UNet
 
 class UNetBaseline(Method):
     name = "unet"
-    version = "1"
+    version = "2"
     summary = "U-Net trained from scratch on the task (Table 3 specialist)"
     paper = "Ronneberger et al., U-Net, MICCAI 2015; trained as in PDEBench (Takamoto et al. 2022)"
     uses_body = False
@@ -37,7 +37,7 @@ class UNetBaseline(Method):
 
     def stage_finetune(self, ctx, config, upstream):
         x, y = ctx.data.split("train")
-        net = UNet(x.shape[1], y.shape[1], dim=x.ndim - 2, features=self.features,
-                   levels=self.levels)
-        model = FieldModel(net, x, y, standardize=ctx.profile.standardize)
+        dim = x.ndim - 2           # + dim coordinate channels: see FieldModel(coords=True)
+        net = UNet(x.shape[1] + dim, y.shape[1], dim=dim, features=self.features, levels=self.levels)
+        model = FieldModel(net, x, y, standardize=ctx.profile.standardize, coords=True)
         return ctx.fit(model, config).stage_output()

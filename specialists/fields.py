@@ -25,10 +25,13 @@ class FieldModel(nn.Module):
     linear interpolation between cell centres over the same domain; the identity when the grids
     agree, as on every PDEBench task). With ``standardize`` (the profile's switch, the same for
     every method of a sweep) inputs and outputs are scaled by per-channel training statistics, so
-    the net sees unit-scale fields and predicts in the target's units."""
+    the net sees unit-scale fields and predicts in the target's units. With ``coords`` the
+    target grid's coordinates (in [0, 1] per axis) are appended as input channels, so a
+    translation-equivariant net can output a field that varies in space from a constant input
+    (diffusion-sorption's u(t=0)); the net then takes ``C + dim`` input channels."""
 
     def __init__(self, net: nn.Module, x_train: np.ndarray, y_train: np.ndarray,
-                 standardize: bool = True):
+                 standardize: bool = True, coords: bool = False):
         super().__init__()
         if x_train.ndim != y_train.ndim or x_train.ndim not in (3, 4):
             raise ValueError(
@@ -37,6 +40,7 @@ class FieldModel(nn.Module):
                 "needs another model")
         self.net = net
         self.out_grid = tuple(y_train.shape[2:])
+        self.coords = coords
         x_mean, x_std = _channel_stats(x_train) if standardize else (torch.zeros(1), torch.ones(1))
         y_mean, y_std = _channel_stats(y_train) if standardize else (torch.zeros(1), torch.ones(1))
         for name, value in (("x_mean", x_mean), ("x_std", x_std), ("y_mean", y_mean),
@@ -44,8 +48,13 @@ class FieldModel(nn.Module):
             self.register_buffer(name, value)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = (x - self.x_mean) / self.x_std
-        return self.net(resample_to(x, self.out_grid)) * self.y_std + self.y_mean
+        x = resample_to((x - self.x_mean) / self.x_std, self.out_grid)
+        if self.coords:
+            axes = torch.meshgrid(*[torch.linspace(0.0, 1.0, n, device=x.device, dtype=x.dtype)
+                                    for n in self.out_grid], indexing="ij")
+            grid = torch.stack(axes).unsqueeze(0).expand(len(x), -1, *self.out_grid)
+            x = torch.cat([x, grid], dim=1)
+        return self.net(x) * self.y_std + self.y_mean
 
     def state_dict(self, *args, **kwargs):
         """Tensors only: ``neuraloperator``'s models add their constructor arguments under
