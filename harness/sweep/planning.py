@@ -37,7 +37,11 @@ class SweepPlan:
 
     @property
     def synthetic_root(self) -> Path:
-        return self.runs / "data" / "synthetic"
+        """Where generated files go: one folder per synthetic size (``small``, the quick profile's,
+        at ``runs/data/synthetic``), so that a smoke sweep's tiny files are never read by a quick
+        sweep in the same runs folder (files are generated only where missing)."""
+        size = self.profile.synthetic_size
+        return self.runs / "data" / ("synthetic" if size == "small" else f"synthetic-{size}")
 
     @property
     def synthetic(self) -> bool:
