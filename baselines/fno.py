@@ -11,35 +11,20 @@ from __future__ import annotations
 
 import importlib.util
 
-from harness.methods.contract import Method, Stage
-from search_spaces.common import specialist_defaults, specialist_space
 from specialists import FieldModel
+from specialists.method import FieldSpecialist
 
 if importlib.util.find_spec("neuralop") is None:   # listed as unavailable, not failing in a trial
     raise ImportError("the fno baseline needs neuraloperator: pip install 'neuraloperator==2.0.0' "
                       "(or reinstall the project: pip install -e .)")
 
 
-class FNOBaseline(Method):
+class FNOBaseline(FieldSpecialist):
     name = "fno"
     version = "1"
     summary = "Fourier neural operator trained from scratch on the task (Table 3 specialist)"
     paper = "Li et al., Fourier Neural Operator for Parametric PDEs, ICLR 2021"
-    uses_body = False
-    in_default_sweep = False     # its CPU cells cost more than the default run's budget allows
-    stages = (Stage("finetune", ("finetune.lr", "finetune.weight_decay")),)
     modes, width, layers = 12, 20, 4     # PDEBench's FNO (1D and 2D)
-
-    def search_space(self, task):
-        return specialist_space(task)
-
-    def defaults(self, task):
-        return specialist_defaults(task)
-
-    def supports(self, task):
-        if task.kind != "dense_regression":
-            return False, f"needs a field target (dense regression), not {task.kind}"
-        return True, ""
 
     def stage_finetune(self, ctx, config, upstream):
         # imported here: discovery and the other methods' trial actors skip its ~1.5 s import

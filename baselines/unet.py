@@ -9,31 +9,16 @@ lr and weight decay from ``specialist_space`` (PDEBench's 1e-3 and 1e-4 first).
 """
 from __future__ import annotations
 
-from harness.methods.contract import Method, Stage
-from search_spaces.common import specialist_defaults, specialist_space
 from specialists import FieldModel, UNet
+from specialists.method import FieldSpecialist
 
 
-class UNetBaseline(Method):
+class UNetBaseline(FieldSpecialist):
     name = "unet"
     version = "2"
     summary = "U-Net trained from scratch on the task (Table 3 specialist)"
     paper = "Ronneberger et al., U-Net, MICCAI 2015; trained as in PDEBench (Takamoto et al. 2022)"
-    uses_body = False
-    in_default_sweep = False     # its CPU cells cost more than the default run's budget allows
-    stages = (Stage("finetune", ("finetune.lr", "finetune.weight_decay")),)
     features, levels = 16, 3
-
-    def search_space(self, task):
-        return specialist_space(task)
-
-    def defaults(self, task):
-        return specialist_defaults(task)
-
-    def supports(self, task):
-        if task.kind != "dense_regression":
-            return False, f"needs a field target (dense regression), not {task.kind}"
-        return True, ""
 
     def stage_finetune(self, ctx, config, upstream):
         x, y = ctx.data.split("train")
