@@ -23,6 +23,7 @@ class UNetBaseline(FieldSpecialist):
     def stage_finetune(self, ctx, config, upstream):
         x, y = ctx.data.split("train")
         dim = x.ndim - 2           # + dim coordinate channels: see FieldModel(coords=True)
-        net = UNet(x.shape[1] + dim, y.shape[1], dim=dim, features=self.features, levels=self.levels)
+        net = UNet(x.shape[1] + dim, y.shape[1], dim=dim, features=self.features,
+                   levels=self.levels)
         model = FieldModel(net, x, y, standardize=ctx.profile.standardize, coords=True)
         return ctx.fit(model, config).stage_output()

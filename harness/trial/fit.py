@@ -111,7 +111,7 @@ def fit_settings(ctx: "TrialContext", config: Mapping[str, Any]) -> FitSettings:
             + "; fix the class attribute fit_defaults")
     body = getattr(method, "uses_body", True)
     values: dict[str, Any] = dict(
-        optimizer=(prof.finetune_optimizer or d.optimizer) if body else d.optimizer,
+        optimizer=prof.finetune_optimizer or d.optimizer,     # SCRATCH_DEFAULTS replace it below
         lr=d.lr, weight_decay=d.weight_decay, epochs=prof.epochs(d.epochs), paper_epochs=d.epochs,
         warmup_epochs=d.warmup_epochs, decay_epochs=max(200, d.epochs),
         batch_size=prof.batch_size or d.batch_size, grad_clip=d.grad_clip, train_loss=d.train_loss,
